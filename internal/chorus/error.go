@@ -1,0 +1,58 @@
+package chorus
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. They are the wire codes of PROTOCOL.md; server and gateway map
+// them to HTTP statuses and error frames in one place each.
+const (
+	EINVALID      = "invalid_request"
+	EUNAUTHORIZED = "unauthorized"
+	EFORBIDDEN    = "forbidden"
+	ENOTFOUND     = "not_found"
+	ECONFLICT     = "conflict"
+	ETOOLARGE     = "too_large"
+	ERATELIMITED  = "rate_limited"
+	EUNAVAILABLE  = "unavailable"
+	EINTERNAL     = "internal"
+)
+
+// Error is an application error whose Message is safe to show to users.
+type Error struct {
+	Code    string
+	Message string
+	// RetryAfterSeconds is set on rate_limited errors.
+	RetryAfterSeconds int
+}
+
+func (e *Error) Error() string { return "chorus: " + e.Code + ": " + e.Message }
+
+// Errorf returns an *Error with the given code and a formatted user-safe message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or EINTERNAL
+// for any other non-nil error, or "" for nil.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the user-safe message of err: the *Error message, or a
+// generic sentence for internal errors (internals are never shown).
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "An internal error occurred."
+}
