@@ -1,0 +1,145 @@
+// Package postgres is the PostgreSQL adapter of chorus.Store, on a pgx v5
+// pool. Queries are written in queries/*.sql and compiled by sqlc into
+// internal/dbsqlc (generated, committed, unimportable outside this package);
+// errors are translated once, in translate. Migrations (migrations.Postgres)
+// are applied by Open under a PostgreSQL advisory lock.
+package postgres
+
+//go:generate sh -c "CGO_ENABLED=0 go run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1 generate"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/enkisys/chorus/internal/chorus"
+	"github.com/enkisys/chorus/internal/postgres/internal/dbsqlc"
+)
+
+// DB is a chorus.Store on a PostgreSQL connection pool. Statements are
+// prepared and cached per connection by pgx (the default exec mode), which
+// the MessageCreate hot path relies on.
+type DB struct {
+	pool   *pgxpool.Pool
+	q      *dbsqlc.Queries
+	logger *slog.Logger
+}
+
+var _ chorus.Store = (*DB)(nil)
+
+// Open connects to url (a postgres:// URL or DSN; pool_max_conns and the
+// other pgxpool parameters are honoured), pings the server and applies the
+// pending migrations under an advisory lock, so that processes starting
+// together against an empty database apply the schema once.
+func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: ping: %w", err)
+	}
+	if err := migratePool(ctx, pool, logger); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &DB{pool: pool, q: dbsqlc.New(), logger: logger}, nil
+}
+
+// Pool returns the underlying pool (for metrics and tests).
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Stats returns a snapshot of the pool's statistics.
+func (db *DB) Stats() *pgxpool.Stat { return db.pool.Stat() }
+
+// Ping checks the database is reachable.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// WithTx runs fn in a transaction: it commits when fn returns nil and rolls
+// back otherwise (fn's error is returned as is).
+func (db *DB) WithTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: commit: %w", err)
+	}
+	return nil
+}
+
+// SQLSTATE codes translated to chorus error codes.
+const (
+	sqlstateUniqueViolation = "23505"
+)
+
+// translate turns a database error into the store's contract, once, at the
+// boundary: no rows is ENOTFOUND, a uniqueness violation ECONFLICT, anything
+// else is wrapped as "postgres: <verb> <noun>: %w". An error that already is a
+// *chorus.Error passes through.
+func translate(err error, verb, noun string) error {
+	if err == nil {
+		return nil
+	}
+	var ce *chorus.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return chorus.Errorf(chorus.ENOTFOUND, "%s not found.", noun)
+	}
+	if isUniqueViolation(err) {
+		return chorus.Errorf(chorus.ECONFLICT, "%s already exists.", noun)
+	}
+	return fmt.Errorf("postgres: %s %s: %w", verb, noun, err)
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == sqlstateUniqueViolation
+}
+
+// clampLimit maps a requested page size into 1..200 (0 or less: def).
+func clampLimit(limit, def int) int32 {
+	switch {
+	case limit <= 0:
+		return int32(def)
+	case limit > 200:
+		return 200
+	}
+	return int32(limit)
+}
+
+// orEmpty replaces a nil slice with an empty one (pgx encodes nil as NULL and
+// the array columns are NOT NULL).
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,68 @@
+-- name: ConversationCreate :one
+-- Inserts the conversation and its conversation.created outbox row in one statement.
+WITH ins AS (
+    INSERT INTO live_chat_sessions (tenant_id, id, channel_id, contact_id, team_id, status, assignee_id,
+        last_seq, created_at, queued_at, assigned_at, closed_at, updated_at)
+    VALUES (@tenant_id, @id, @channel_id, @contact_id, sqlc.narg(team_id), @status, sqlc.narg(assignee_id),
+        @last_seq, @created_at, sqlc.narg(queued_at), sqlc.narg(assigned_at), sqlc.narg(closed_at), @updated_at)
+    RETURNING *
+), ob AS (
+    INSERT INTO outbox (tenant_id, kind, payload)
+    SELECT ins.tenant_id, 'conversation.created', to_jsonb(ins) FROM ins
+)
+SELECT * FROM ins;
+
+-- name: ConversationGet :one
+SELECT * FROM live_chat_sessions WHERE tenant_id = @tenant_id AND id = @id;
+
+-- name: ConversationList :many
+SELECT * FROM live_chat_sessions
+WHERE tenant_id = @tenant_id
+  AND (@status::text = '' OR status = @status::text)
+  AND (@assignee_id::text = '' OR assignee_id = @assignee_id::text)
+  AND (@visible_to::text = '' OR assignee_id = @visible_to::text OR status = 'queued')
+  AND (@contact_id::text = '' OR contact_id = @contact_id::text)
+  AND (NOT @has_cursor::bool OR (created_at, id) < (@cursor_at::timestamptz, @cursor_id::text))
+ORDER BY created_at DESC, id DESC
+LIMIT @row_limit;
+
+-- name: ConversationTransition :one
+-- Compare-and-set on status (and optionally the assignee), with the
+-- conversation.updated outbox row, in one statement. No row: not found or the
+-- check failed (ConversationGet tells which).
+WITH upd AS (
+    UPDATE live_chat_sessions s SET
+        status      = @to_status::text,
+        assignee_id = sqlc.narg(assignee_id)::text,
+        team_id     = sqlc.narg(team_id)::text,
+        assigned_at = CASE WHEN @to_status::text = 'active' AND s.assignee_id IS DISTINCT FROM sqlc.narg(assignee_id)::text
+                           THEN @at::timestamptz ELSE s.assigned_at END,
+        queued_at   = CASE WHEN @to_status::text = 'queued' THEN @at::timestamptz ELSE s.queued_at END,
+        closed_at   = CASE WHEN @to_status::text = 'closed' THEN @at::timestamptz ELSE s.closed_at END,
+        updated_at  = @at::timestamptz
+    WHERE s.tenant_id = @tenant_id AND s.id = @id
+      AND s.status = ANY(@from_statuses::text[])
+      AND (@only_assignee::text = '' OR s.assignee_id = @only_assignee::text)
+    RETURNING s.*
+), ob AS (
+    INSERT INTO outbox (tenant_id, kind, payload)
+    SELECT upd.tenant_id, 'conversation.updated', to_jsonb(upd) FROM upd
+)
+SELECT * FROM upd;
+
+-- name: ConversationQueueList :many
+SELECT * FROM live_chat_sessions
+WHERE tenant_id = @tenant_id AND status = 'queued'
+ORDER BY queued_at, id
+LIMIT @row_limit;
+
+-- name: ConversationOpenByContact :one
+SELECT * FROM live_chat_sessions
+WHERE tenant_id = @tenant_id AND contact_id = @contact_id AND status <> 'closed'
+ORDER BY created_at DESC, id DESC
+LIMIT 1;
+
+-- name: ConversationSendCheck :one
+-- Read on MessageCreate's failure path only, to tell why no message was stored.
+SELECT status, assignee_id, last_seq FROM live_chat_sessions
+WHERE tenant_id = @tenant_id AND id = @id;
