@@ -50,7 +50,7 @@ func (db *DB) ConversationGet(ctx context.Context, tenantID, id string) (chorus.
 
 // ConversationList returns one page, newest first, and the next cursor.
 func (db *DB) ConversationList(ctx context.Context, tenantID string, f chorus.ConversationFilter) ([]chorus.Conversation, string, error) {
-	limit := clampLimit(f.Limit, 50)
+	limit := min(limitOr(f.Limit, 50), 200)
 	p := dbsqlc.ConversationListParams{
 		TenantID:   tenantID,
 		Status:     f.Status,
@@ -138,7 +138,7 @@ func (db *DB) ConversationTransition(ctx context.Context, tenantID, id string, t
 // QueueList returns queued conversations, oldest queued first.
 func (db *DB) QueueList(ctx context.Context, tenantID string, limit int) ([]chorus.Conversation, error) {
 	rows, err := db.q.ConversationQueueList(ctx, db.pool, dbsqlc.ConversationQueueListParams{
-		TenantID: tenantID, RowLimit: clampLimit(limit, 50),
+		TenantID: tenantID, RowLimit: limitOr(limit, 50),
 	})
 	if err != nil {
 		return nil, translate(err, "list", "queue")

@@ -75,7 +75,7 @@ func (db *DB) MessageCreate(ctx context.Context, tenantID string, m chorus.NewMe
 // MessageList returns messages with seq > afterSeq ordered by seq.
 func (db *DB) MessageList(ctx context.Context, tenantID, conversationID string, afterSeq int64, limit int) ([]chorus.Message, error) {
 	rows, err := db.q.MessageList(ctx, db.pool, dbsqlc.MessageListParams{
-		TenantID: tenantID, ConversationID: conversationID, AfterSeq: afterSeq, RowLimit: clampLimit(limit, 50),
+		TenantID: tenantID, ConversationID: conversationID, AfterSeq: afterSeq, RowLimit: limitOr(limit, 50),
 	})
 	if err != nil {
 		return nil, translate(err, "list", "messages")

@@ -13,7 +13,7 @@ import (
 // Payloads are the JSON of the changed object (chorus.Message or
 // chorus.Conversation field names).
 func (db *DB) OutboxFetch(ctx context.Context, limit int) ([]chorus.OutboxEvent, error) {
-	rows, err := db.q.OutboxFetch(ctx, db.pool, clampLimit(limit, 100))
+	rows, err := db.q.OutboxFetch(ctx, db.pool, limitOr(limit, 100))
 	if err != nil {
 		return nil, translate(err, "fetch", "outbox")
 	}
@@ -60,7 +60,7 @@ func (db *DB) AuditAppend(ctx context.Context, tenantID string, e chorus.AuditEn
 // AuditList returns entries newest first with id < beforeID (0: from the
 // newest).
 func (db *DB) AuditList(ctx context.Context, tenantID string, beforeID int64, limit int) ([]chorus.AuditEntry, error) {
-	rows, err := db.q.AuditList(ctx, db.pool, dbsqlc.AuditListParams{TenantID: tenantID, BeforeID: beforeID, RowLimit: clampLimit(limit, 50)})
+	rows, err := db.q.AuditList(ctx, db.pool, dbsqlc.AuditListParams{TenantID: tenantID, BeforeID: beforeID, RowLimit: limitOr(limit, 50)})
 	if err != nil {
 		return nil, translate(err, "list", "audit entries")
 	}

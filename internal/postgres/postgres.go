@@ -95,12 +95,14 @@ func (db *DB) WithTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 
 // SQLSTATE codes translated to chorus error codes.
 const (
-	sqlstateUniqueViolation = "23505"
+	sqlstateUniqueViolation     = "23505" // ECONFLICT
+	sqlstateForeignKeyViolation = "23503" // ENOTFOUND: a referenced row is missing
 )
 
 // translate turns a database error into the store's contract, once, at the
-// boundary: no rows is ENOTFOUND, a uniqueness violation ECONFLICT, anything
-// else is wrapped as "postgres: <verb> <noun>: %w". An error that already is a
+// boundary: no rows is ENOTFOUND, a uniqueness violation ECONFLICT, a foreign
+// key violation (the tenant, channel, contact… referred to does not exist)
+// ENOTFOUND, anything else is wrapped as "postgres: <verb> <noun>: %w". An error that already is a
 // *chorus.Error passes through.
 func translate(err error, verb, noun string) error {
 	if err == nil {
@@ -113,8 +115,14 @@ func translate(err error, verb, noun string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return chorus.Errorf(chorus.ENOTFOUND, "%s not found.", noun)
 	}
-	if isUniqueViolation(err) {
-		return chorus.Errorf(chorus.ECONFLICT, "%s already exists.", noun)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case sqlstateUniqueViolation:
+			return chorus.Errorf(chorus.ECONFLICT, "%s already exists.", noun)
+		case sqlstateForeignKeyViolation:
+			return chorus.Errorf(chorus.ENOTFOUND, "%s: a referenced object was not found.", noun)
+		}
 	}
 	return fmt.Errorf("postgres: %s %s: %w", verb, noun, err)
 }
@@ -124,15 +132,12 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == sqlstateUniqueViolation
 }
 
-// clampLimit maps a requested page size into 1..200 (0 or less: def).
-func clampLimit(limit, def int) int32 {
-	switch {
-	case limit <= 0:
+// limitOr returns limit, or def when limit is 0 or less.
+func limitOr(limit, def int) int32 {
+	if limit <= 0 {
 		return int32(def)
-	case limit > 200:
-		return 200
 	}
-	return int32(limit)
+	return int32(min(limit, 1<<30))
 }
 
 // orEmpty replaces a nil slice with an empty one (pgx encodes nil as NULL and

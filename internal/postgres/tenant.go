@@ -137,3 +137,17 @@ func toAgent(r *dbsqlc.AgentGetRow) chorus.Agent {
 		CreatedAt:           r.CreatedAt,
 	}
 }
+
+// AgentStatusHistory returns the statuses recorded by AgentSetStatus for the
+// agent, oldest first (storetest.StatusHistorian).
+func (db *DB) AgentStatusHistory(ctx context.Context, tenantID, agentID string) ([]string, error) {
+	rows, err := db.q.AgentAvailabilityList(ctx, db.pool, dbsqlc.AgentAvailabilityListParams{TenantID: tenantID, AgentID: agentID})
+	if err != nil {
+		return nil, translate(err, "list", "agent status history")
+	}
+	out := make([]string, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.Status)
+	}
+	return out, nil
+}
