@@ -1,0 +1,15 @@
+import { api } from '../../../lib/api-client';
+import type { Agent } from '../../../lib/types';
+
+export interface NewAgent {
+  name: string;
+  email: string;
+  password: string;
+  roles: string[];
+  capacity?: number;
+}
+
+/** POST /agents (admin). */
+export function createAgent(a: NewAgent): Promise<Agent> {
+  return api('POST', '/agents', a);
+}
