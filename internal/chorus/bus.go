@@ -29,8 +29,10 @@ type Event struct {
 	// Seq is the message sequence for EventMessage (gap detection and
 	// de-duplication by subscribers); 0 otherwise.
 	Seq int64
-	// Origin identifies the connection or actor that caused the event, so its
-	// own socket can skip an echo (typing); may be empty.
+	// Origin identifies who caused the event, so that its own socket can skip
+	// an echo: "<actor type>:<actor id>" (typing, receipts, presence), and
+	// for messages "<actor type>:<actor id>|<connection id>" (the connection
+	// id is empty when the message came over REST). May be empty.
 	Origin string
 	// Data is the JSON server frame.
 	Data []byte

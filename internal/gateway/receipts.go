@@ -1,0 +1,73 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/enkisys/chorus/internal/chat"
+	"github.com/enkisys/chorus/internal/chorus"
+)
+
+// receiptBatcher coalesces delivery receipts: a socket notes the highest seq
+// it wrote for each conversation, and every flush interval one receipt per
+// (conversation, reader) is recorded.
+type receiptBatcher struct {
+	svc    *chat.Service
+	every  time.Duration
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	pending map[receiptKey]int64
+}
+
+type receiptKey struct {
+	tenant, conv string
+	actor        chorus.Actor
+}
+
+func newReceiptBatcher(svc *chat.Service, every time.Duration, logger *slog.Logger) *receiptBatcher {
+	return &receiptBatcher{svc: svc, every: every, logger: logger, pending: map[receiptKey]int64{}}
+}
+
+func (b *receiptBatcher) note(tenant, conv string, actor chorus.Actor, seq int64) {
+	k := receiptKey{tenant, conv, actor}
+	b.mu.Lock()
+	if seq > b.pending[k] {
+		b.pending[k] = seq
+	}
+	b.mu.Unlock()
+}
+
+func (b *receiptBatcher) run(stop <-chan struct{}) {
+	t := time.NewTicker(b.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			b.flush()
+			return
+		case <-t.C:
+			b.flush()
+		}
+	}
+}
+
+func (b *receiptBatcher) flush() {
+	b.mu.Lock()
+	if len(b.pending) == 0 {
+		b.mu.Unlock()
+		return
+	}
+	batch := b.pending
+	b.pending = make(map[receiptKey]int64, len(batch))
+	b.mu.Unlock()
+	for k, seq := range batch {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := b.svc.MarkDelivered(ctx, k.tenant, k.conv, k.actor, seq); err != nil && chorus.ErrorCode(err) != chorus.ENOTFOUND {
+			b.logger.Warn("delivery receipt failed", "conversation_id", k.conv, "err", err)
+		}
+		cancel()
+	}
+}
