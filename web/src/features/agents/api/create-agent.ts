@@ -4,12 +4,13 @@ import type { Agent } from '../../../lib/types';
 export interface NewAgent {
   name: string;
   email: string;
-  password: string;
+  /** Empty: the server generates one and returns it once. */
+  password?: string;
   roles: string[];
   capacity?: number;
 }
 
 /** POST /agents (admin). */
-export function createAgent(a: NewAgent): Promise<Agent> {
+export function createAgent(a: NewAgent): Promise<Agent & { password?: string }> {
   return api('POST', '/agents', a);
 }

@@ -10,6 +10,7 @@ export function AgentsAdmin(props: { presence: Record<string, string> }) {
   const [error, setError] = useState('');
   const [form, setForm] = useState({ name: '', email: '', password: '', role: 'agent' });
   const [busy, setBusy] = useState(false);
+  const [notice, setNotice] = useState('');
 
   const load = () =>
     getAgents()
@@ -23,8 +24,10 @@ export function AgentsAdmin(props: { presence: Record<string, string> }) {
     e.preventDefault();
     setBusy(true);
     setError('');
+    setNotice('');
     try {
-      await createAgent({ name: form.name, email: form.email, password: form.password, roles: [form.role] });
+      const created = await createAgent({ name: form.name, email: form.email, password: form.password || undefined, roles: [form.role] });
+      setNotice(created.password ? `Created ${created.email}. Generated password (shown once): ${created.password}` : `Created ${created.email}.`);
       setForm({ name: '', email: '', password: '', role: 'agent' });
       await load();
     } catch (err) {
@@ -70,7 +73,7 @@ export function AgentsAdmin(props: { presence: Record<string, string> }) {
       <form className="row-form" onSubmit={submit}>
         <input required placeholder="Name" value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
         <input required type="email" placeholder="E-mail" value={form.email} onChange={(e) => setForm({ ...form, email: e.target.value })} />
-        <input required type="password" placeholder="Password" minLength={8} value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} />
+        <input type="password" placeholder="Password (empty: generate)" autoComplete="new-password" value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} />
         <select aria-label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value })}>
           <option value="agent">agent</option>
           <option value="supervisor">supervisor</option>
@@ -80,6 +83,7 @@ export function AgentsAdmin(props: { presence: Record<string, string> }) {
           Create
         </button>
       </form>
+      {notice && <p className="notice" data-testid="agent-notice">{notice}</p>}
     </section>
   );
 }
