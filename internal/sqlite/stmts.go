@@ -1,0 +1,87 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Column lists shared by the queries and the scan functions.
+const (
+	convCols = `tenant_id, id, channel_id, contact_id, team_id, status, assignee_id, last_seq,
+		created_at, queued_at, assigned_at, closed_at, updated_at`
+	msgCols = `tenant_id, conversation_id, seq, id, sender_type, sender_id, body, client_msg_id,
+		created_at, delivered_at, read_at`
+)
+
+// stmts are the prepared statements of the hot paths, prepared once at Open
+// and reused: the write ones on the write connection (through tx.StmtContext,
+// which finds them already prepared there), the read ones on the read pool.
+type stmts struct {
+	// MessageCreate.
+	msgLookup *sql.Stmt
+	convBump  *sql.Stmt
+	msgInsert *sql.Stmt
+	outboxAdd *sql.Stmt
+	// MessageMarkReceipt.
+	rcptConv      *sql.Stmt
+	rcptGet       *sql.Stmt
+	rcptUpsert    *sql.Stmt
+	rcptDelivered *sql.Stmt
+	rcptRead      *sql.Stmt
+	// Reads.
+	convGet *sql.Stmt
+	msgList *sql.Stmt
+
+	all []*sql.Stmt
+}
+
+func (s *stmts) prepare(ctx context.Context, w, r *sql.DB) error {
+	list := []struct {
+		dst   **sql.Stmt
+		db    *sql.DB
+		query string
+	}{
+		{&s.msgLookup, w, `SELECT c.status, c.assignee_id,
+			m.seq, m.id, m.sender_type, m.sender_id, m.body, m.created_at, m.delivered_at, m.read_at
+			FROM live_chat_sessions c
+			LEFT JOIN messages m ON m.conversation_id = c.id AND m.client_msg_id = ?
+			WHERE c.tenant_id = ? AND c.id = ?`},
+		{&s.convBump, w, `UPDATE live_chat_sessions SET last_seq = last_seq + 1
+			WHERE tenant_id = ? AND id = ? RETURNING last_seq`},
+		{&s.msgInsert, w, `INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`},
+		{&s.outboxAdd, w, `INSERT INTO outbox (tenant_id, kind, payload, created_at) VALUES (?, ?, ?, ?)`},
+		{&s.rcptConv, w, `SELECT last_seq FROM live_chat_sessions WHERE tenant_id = ? AND id = ?`},
+		{&s.rcptGet, w, `SELECT delivered_seq, read_seq FROM receipts
+			WHERE conversation_id = ? AND actor_type = ? AND actor_id = ?`},
+		{&s.rcptUpsert, w, `INSERT INTO receipts
+			(tenant_id, conversation_id, actor_type, actor_id, delivered_seq, read_seq, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (conversation_id, actor_type, actor_id) DO UPDATE SET
+			delivered_seq = excluded.delivered_seq, read_seq = excluded.read_seq, updated_at = excluded.updated_at`},
+		{&s.rcptDelivered, w, `UPDATE messages SET delivered_at = ?
+			WHERE conversation_id = ? AND seq > ? AND seq <= ? AND sender_type <> ? AND delivered_at IS NULL`},
+		{&s.rcptRead, w, `UPDATE messages SET read_at = ?
+			WHERE conversation_id = ? AND seq > ? AND seq <= ? AND sender_type <> ? AND read_at IS NULL`},
+		{&s.convGet, r, `SELECT ` + convCols + ` FROM live_chat_sessions WHERE tenant_id = ? AND id = ?`},
+		{&s.msgList, r, `SELECT ` + msgCols + ` FROM messages
+			WHERE tenant_id = ? AND conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?`},
+	}
+	for _, q := range list {
+		st, err := q.db.PrepareContext(ctx, q.query)
+		if err != nil {
+			s.close()
+			return fmt.Errorf("sqlite: prepare statement: %w", err)
+		}
+		*q.dst = st
+		s.all = append(s.all, st)
+	}
+	return nil
+}
+
+func (s *stmts) close() {
+	for _, st := range s.all {
+		_ = st.Close()
+	}
+	s.all = nil
+}
