@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, progress io.Write
 	r.prefix = "lt-" + r.runID + "-"
 	r.api = &api{base: base, tenant: r.tenant, http: &http.Client{
 		Timeout:   30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 256},
+		Transport: &http.Transport{DialContext: r.dialers.restDial(), MaxIdleConnsPerHost: 64, MaxConnsPerHost: 256},
 	}}
 	return r.run(ctx)
 }

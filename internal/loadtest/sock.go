@@ -30,8 +30,10 @@ type conv struct {
 }
 
 // sock is one WebSocket on /ws/v1/conversations/{id}. Its reader goroutine
-// owns seen; writeMu guards ws and pending, which the writers, the reader
-// (acks, reconnect) and shutdown share.
+// owns seen; writeMu guards ws (writers, reconnect, shutdown) and pendMu
+// guards pending. They are separate so that a reader settling an ack never
+// waits behind a blocked write (which could deadlock against a server that
+// blocks on writing to us).
 type sock struct {
 	run  *runner
 	cv   *conv
@@ -40,6 +42,8 @@ type sock struct {
 
 	writeMu sync.Mutex
 	ws      *websocket.Conn
+
+	pendMu  sync.Mutex
 	pending map[int64]struct{} // slots sent and not yet acknowledged or refused
 
 	seen seqTracker
@@ -100,13 +104,15 @@ func (s *sock) dial(ctx context.Context, afterSeq int64) (*websocket.Conn, int64
 func (s *sock) send(i int64) {
 	r := s.run
 	frame := r.frame(i)
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	s.pendMu.Lock()
 	if s.pending == nil {
 		s.pending = make(map[int64]struct{})
 	}
 	s.pending[i] = struct{}{}
+	s.pendMu.Unlock()
 	r.sent.Add(1)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	if s.ws == nil {
 		return
 	}
@@ -125,9 +131,9 @@ func (s *sock) writeLocked(frame []byte) bool {
 }
 
 func (s *sock) settle(i int64) {
-	s.writeMu.Lock()
+	s.pendMu.Lock()
 	delete(s.pending, i)
-	s.writeMu.Unlock()
+	s.pendMu.Unlock()
 }
 
 // loop reads frames until shutdown, reconnecting with after_seq on a drop.
@@ -183,10 +189,12 @@ func (s *sock) reconnect(ctx context.Context) *websocket.Conn {
 			return nil
 		}
 		s.ws = ws
+		s.pendMu.Lock()
 		retry := make([]int64, 0, len(s.pending))
 		for i := range s.pending {
 			retry = append(retry, i)
 		}
+		s.pendMu.Unlock()
 		slices.Sort(retry)
 		for _, i := range retry {
 			if !s.writeLocked(r.frame(i)) {
