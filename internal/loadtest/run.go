@@ -199,7 +199,7 @@ func (r *runner) setup(ctx, sockCtx context.Context) ([]*conv, []*sock, error) {
 	}
 	results := make([]result, n)
 	stop := r.ticker(func(elapsed time.Duration) {
-		fmt.Fprintf(r.out, "[ramp %4.0fs] conversations %d/%d errors=%d\n", elapsed.Seconds(), r.setupDone.Load(), n, r.setupErrCount())
+		fmt.Fprintf(r.out, "[ramp %5.1fs] conversations %d/%d errors=%d\n", elapsed.Seconds(), r.setupDone.Load(), n, r.setupErrCount())
 	})
 	defer stop()
 	sem := make(chan struct{}, 64)
@@ -374,7 +374,7 @@ func (r *runner) noteRSS(v int64) {
 // RSS: (after − before) / sockets.
 func (r *runner) idle(ctx context.Context, rep *Report, sockets int) {
 	stop := r.ticker(func(elapsed time.Duration) {
-		line := fmt.Sprintf("[idle %4.0fs] sockets=%d reconnects=%d", elapsed.Seconds(), sockets, r.reconnects.Load())
+		line := fmt.Sprintf("[idle %5.1fs] sockets=%d reconnects=%d", elapsed.Seconds(), sockets, r.reconnects.Load())
 		if r.cfg.PID > 0 {
 			if p, err := ReadProc(r.cfg.PID); err == nil {
 				r.noteRSS(p.RSSBytes)
@@ -504,7 +504,7 @@ func (r *runner) outstanding(p *plan, n int64) int {
 
 func (r *runner) progress(elapsed time.Duration, lastCPU *float64) {
 	w := r.window.Reset().Summarize()
-	line := fmt.Sprintf("[%4.0fs] sent=%d acked=%d delivered=%d lat(1s) n=%d p50=%.1fms p99=%.1fms max=%.1fms reconnects=%d refused=%d dup=%d",
+	line := fmt.Sprintf("[%5.1fs] sent=%d acked=%d delivered=%d lat(1s) n=%d p50=%.1fms p99=%.1fms max=%.1fms reconnects=%d refused=%d dup=%d",
 		elapsed.Seconds(), r.sent.Load(), r.acked.Load(), r.delivered.Load(), w.Count, w.P50MS, w.P99MS, w.MaxMS,
 		r.reconnects.Load(), r.refused.Load(), r.dups.Load())
 	if r.cfg.PID > 0 {
