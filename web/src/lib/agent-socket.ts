@@ -10,7 +10,11 @@ export interface AgentSocketOptions {
   onFrame: (f: ServerFrame) => void;
   onReady: (reconnected: boolean) => void;
   onState?: (state: 'connecting' | 'open' | 'reconnecting' | 'closed') => void;
+  /** Called when a socket closes before its hello (refused upgrade, expired token…), with the count in a row. */
+  onRefused?: (inARow: number) => void;
   newSocket?: (url: string) => WebSocket;
+  /** Jitter source of the backoff (tests pin it). */
+  random?: () => number;
 }
 
 export class AgentSocket {
@@ -18,6 +22,7 @@ export class AgentSocket {
   private ready = false;
   private attempt = 0;
   private everReady = false;
+  private refusals = 0;
   private stopped = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private ping: ReturnType<typeof setInterval> | undefined;
@@ -47,6 +52,7 @@ export class AgentSocket {
         this.ready = true;
         this.everReady = true;
         this.attempt = 0;
+        this.refusals = 0;
         this.o.onState?.('open');
         this.ping = setInterval(() => this.send({ type: 'ping' }), 25_000);
         this.o.onReady(reconnected);
@@ -57,11 +63,13 @@ export class AgentSocket {
     ws.onclose = () => {
       if (this.ws !== ws) return;
       this.ws = null;
+      const wasReady = this.ready;
       this.ready = false;
       clearInterval(this.ping);
       if (this.stopped) return;
+      if (!wasReady) this.o.onRefused?.(++this.refusals);
       this.o.onState?.('reconnecting');
-      this.timer = setTimeout(() => this.connect(), backoffDelay(this.attempt++));
+      this.timer = setTimeout(() => this.connect(), backoffDelay(this.attempt++, this.o.random));
     };
   }
 

@@ -4,6 +4,7 @@
 
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { AgentSocket, agentSocketURL } from '../../../lib/agent-socket';
+import { api } from '../../../lib/api-client';
 import type { AuthSession } from '../../../lib/auth';
 import { newClientMsgId } from '../../../../widget/src/protocol';
 import { getConversations } from '../api/get-conversations';
@@ -49,6 +50,11 @@ export function useConsole(session: AuthSession): ConsoleApi {
       url: () => agentSocketURL(location, session.token, session.tenantId),
       onFrame: (frame) => dispatch({ type: 'frame', frame }),
       onState: setConnection,
+      // A refused upgrade shows no status to the browser: ask REST, which
+      // logs out on 401 (expired or revoked token).
+      onRefused: (n) => {
+        if (n >= 2) void api('GET', '/me').catch(() => undefined);
+      },
       onReady: (reconnected) => {
         void refresh().catch(() => undefined);
         if (reconnected) {
