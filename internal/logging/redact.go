@@ -30,20 +30,34 @@ var sensitiveSuffixes = []string{
 // SensitiveKey reports whether an attribute or query parameter named key
 // holds a value that must never be logged (case-insensitive).
 func SensitiveKey(key string) bool {
-	k := strings.ToLower(key)
-	compact := strings.NewReplacer("_", "", "-", "", ".", "", " ", "").Replace(k)
-	for _, s := range sensitiveSuffixes {
-		if strings.HasSuffix(compact, s) {
-			return true
+	// Lower-case and drop separators into a stack buffer (keys are short),
+	// checking each separator-delimited word on the way.
+	var buf [64]byte
+	compact := buf[:0]
+	wordStart := 0
+	for i := 0; i <= len(key); i++ {
+		if i == len(key) || isKeySep(key[i]) {
+			if w := compact[wordStart:]; len(w) > 0 && sensitiveWords[string(w)] {
+				return true
+			}
+			wordStart = len(compact)
+			continue
 		}
+		c := key[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		compact = append(compact, c)
 	}
-	for w := range strings.FieldsFuncSeq(k, func(r rune) bool { return r == '_' || r == '-' || r == '.' || r == ' ' }) {
-		if sensitiveWords[w] {
+	for _, s := range sensitiveSuffixes {
+		if len(compact) >= len(s) && string(compact[len(compact)-len(s):]) == s {
 			return true
 		}
 	}
 	return false
 }
+
+func isKeySep(c byte) bool { return c == '_' || c == '-' || c == '.' || c == ' ' }
 
 var (
 	// JWTs (and JWS/JWE compact forms): a base64url JSON header ("eyJ"),
@@ -76,12 +90,15 @@ func Redact(s string) string {
 	if len(s) < 7 {
 		return s
 	}
-	var hasDot2, hasEq, hasAt, hasQuoteColon, hasScheme, hasB bool
+	var hasDot2, hasEq, hasAt, hasQuoteColon, hasScheme, hasBearer, phone bool
 	digits, dots := 0, 0
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c >= '0' && c <= '9':
 			digits++
+			if !phone && (i == 0 || !isDigit(s[i-1])) {
+				phone = phoneStart(s, i)
+			}
 		case c == '.':
 			dots++
 		case c == '=':
@@ -95,15 +112,17 @@ func Redact(s string) string {
 			if i+2 < len(s) && s[i+1] == '/' && s[i+2] == '/' {
 				hasScheme = true
 			}
-		case c == 'b' || c == 'B':
-			hasB = true
+		case c == 'r' || c == 'R':
+			if !hasBearer && i >= 5 && strings.EqualFold(s[i-5:i+1], "bearer") {
+				hasBearer = true
+			}
 		}
 	}
 	hasDot2 = dots >= 2
 	if hasDot2 {
 		s = reJWT.ReplaceAllLiteralString(s, Redacted)
 	}
-	if hasB {
+	if hasBearer {
 		s = reBearer.ReplaceAllString(s, "${1} "+Redacted)
 	}
 	if hasEq {
@@ -118,7 +137,7 @@ func Redact(s string) string {
 	if hasAt {
 		s = reEmail.ReplaceAllLiteralString(s, Redacted)
 	}
-	if digits >= 7 {
+	if phone && digits >= 7 {
 		s = redactPhones(s)
 	}
 	return s
@@ -179,6 +198,30 @@ func phoneBoundaryOK(s string, start, end int) bool {
 		}
 	}
 	return true
+}
+
+// phoneStart reports whether the digit run starting at s[i] could begin a
+// phone number: a "+" or "(" right before it, or a run of at least two
+// digits not glued to an identifier and followed by a separator and a
+// digit. It keeps the phone pattern off UUIDs and most ids.
+func phoneStart(s string, i int) bool {
+	if i > 0 && (s[i-1] == '+' || s[i-1] == '(') {
+		return true
+	}
+	if i > 0 {
+		c := s[i-1]
+		if isWordByte(c) || c == '-' || c == ':' || c == '/' || c == '.' {
+			return false
+		}
+	}
+	j := i
+	for j < len(s) && isDigit(s[j]) {
+		j++
+	}
+	if j-i < 2 || j+1 >= len(s) {
+		return false
+	}
+	return (s[j] == ' ' || s[j] == '.' || s[j] == '-') && isDigit(s[j+1])
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
