@@ -55,6 +55,9 @@ type DB struct {
 	r    *sql.DB // read pool, query_only
 	ckpt *sql.DB // the checkpointer's connection
 
+	// restartFrames is the WAL size above which checkpoint runs RESTART.
+	restartFrames int
+
 	// wlock is the application's write lock: every write transaction and
 	// the RESTART checkpoint hold it. A channel rather than a mutex so that
 	// waiting for it honours the context.
@@ -93,11 +96,12 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{
-		path:   path,
-		logger: logger,
-		wlock:  make(chan struct{}, 1),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		path:          path,
+		logger:        logger,
+		wlock:         make(chan struct{}, 1),
+		restartFrames: walRestartFrames,
+		stop:          make(chan struct{}),
+		done:          make(chan struct{}),
 	}
 	var err error
 	if db.w, err = sql.Open("sqlite", dsn(path, writeDSN)); err != nil {
@@ -280,7 +284,7 @@ func (db *DB) checkpoint(ctx context.Context) error {
 	if err := db.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
 		return fmt.Errorf("sqlite: checkpoint: %w", err)
 	}
-	if logFrames < walRestartFrames {
+	if logFrames < db.restartFrames {
 		return nil
 	}
 	if err := db.lock(ctx); err != nil {
