@@ -65,10 +65,11 @@ var (
 	reJWT = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)?|[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}`)
 	// "Bearer <token>" in any case.
 	reBearer = regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*`)
-	// key=value for secret-bearing keys, in URLs, form bodies and messages.
-	reKeyValue = regexp.MustCompile(`(?i)\b((?:access_|refresh_|id_|resume_|session_|api_|auth_)?token|password|passwd|pwd|secret|client_secret|api_?key|jwt|signature|sig)=([^&\s"'#;,]*)`)
+	// key=value for secret-bearing keys (anything ending in token,
+	// password, secret, api_key, ...), in URLs, form bodies and messages.
+	reKeyValue = regexp.MustCompile(`(?i)([A-Za-z0-9_-]*(?:token|password|passwd|pwd|secret|api_?key|jwt|signature|sig))=([^&\s"'#;,]*)`)
 	// "key":"value" for the same keys inside JSON text.
-	reJSONKeyValue = regexp.MustCompile(`(?i)"((?:access_|refresh_|id_|resume_|session_|api_|auth_)?token|password|passwd|secret|client_secret|api_?key|jwt|authorization|email|phone)"\s*:\s*"(?:[^"\\]|\\.)*"`)
+	reJSONKeyValue = regexp.MustCompile(`(?i)"([A-Za-z0-9_-]*(?:token|password|passwd|secret|api_?key|jwt|authorization|email|phone))"\s*:\s*"(?:[^"\\]|\\.)*"`)
 	// user:password@ in URLs.
 	reUserinfo = regexp.MustCompile(`(://[^/:@\s]*):[^@/\s]+@`)
 	reEmail    = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
@@ -87,7 +88,7 @@ var (
 // that hold none of them: each pattern runs only when a byte it needs is
 // present.
 func Redact(s string) string {
-	if len(s) < 7 {
+	if len(s) < 6 { // the shortest e-mail, a@b.cd, has 6 bytes
 		return s
 	}
 	var hasDot2, hasEq, hasAt, hasQuoteColon, hasScheme, hasBearer, phone bool
