@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,10 +17,25 @@ import (
 const maxRetries = 20
 
 // api is a minimal REST client for the endpoints of PROTOCOL.md the tool uses.
+// It keeps one HTTP client per source address: keep-alive would otherwise
+// funnel every request through one connection and one address, and the
+// server's per-address limits (widget sessions per IP) would throttle the ramp.
 type api struct {
-	base   *url.URL
-	tenant string
-	http   *http.Client
+	base    *url.URL
+	tenant  string
+	clients []*http.Client
+	next    atomic.Uint64
+}
+
+func newAPI(base *url.URL, tenant string, d dialers) *api {
+	a := &api{base: base, tenant: tenant}
+	for i := range d {
+		a.clients = append(a.clients, &http.Client{
+			Timeout:   30 * time.Second,
+			Transport: &http.Transport{DialContext: d.netDial(i), MaxIdleConnsPerHost: 16},
+		})
+	}
+	return a
 }
 
 // APIError is a non-2xx answer.
@@ -86,7 +102,7 @@ func (a *api) do(ctx context.Context, method, path, token string, in, out any) (
 		if a.tenant != "" {
 			req.Header.Set("X-Tenant-ID", a.tenant)
 		}
-		resp, err := a.http.Do(req)
+		resp, err := a.clients[a.next.Add(1)%uint64(len(a.clients))].Do(req)
 		if err != nil {
 			return 0, fmt.Errorf("loadtest: %s %s: %w", method, path, err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/url"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -67,16 +66,6 @@ func newDialers(ips []net.IP, handshakeTimeout time.Duration) dialers {
 }
 
 func (d dialers) pick(i int) *websocket.Dialer { return d[i%len(d)] }
-
-// restDial returns a DialContext for the REST client that rotates over the
-// source addresses too, so per-address limits (widget sessions per IP) see
-// the same spread as the sockets.
-func (d dialers) restDial() func(ctx context.Context, network, addr string) (net.Conn, error) {
-	var next atomic.Uint64
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return d.pick(int(next.Add(1)%uint64(len(d)))).NetDialContext(ctx, network, addr)
-	}
-}
 
 // netDial returns a plain TCP dial function bound to source address i
 // (exported for tests through the same spreading rule).

@@ -101,10 +101,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, progress io.Write
 		setupErrs: map[string]int64{},
 	}
 	r.prefix = "lt-" + r.runID + "-"
-	r.api = &api{base: base, tenant: r.tenant, http: &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{DialContext: r.dialers.restDial(), MaxIdleConnsPerHost: 64, MaxConnsPerHost: 256},
-	}}
+	r.api = newAPI(base, r.tenant, r.dialers)
 	return r.run(ctx)
 }
 
@@ -202,10 +199,15 @@ func (r *runner) setup(ctx, sockCtx context.Context) ([]*conv, []*sock, error) {
 		fmt.Fprintf(r.out, "[ramp %5.1fs] conversations %d/%d errors=%d\n", elapsed.Seconds(), r.setupDone.Load(), n, r.setupErrCount())
 	})
 	defer stop()
+	// Give up early when the first setups all fail (a bad token or key
+	// would otherwise fail every conversation at the ramp's pace).
+	rampCtx, cancelRamp := context.WithCancel(ctx)
+	defer cancelRamp()
+	var ok atomic.Int64
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
 	ramp := Schedule{Start: time.Now(), Rate: cfg.ConnectRate, N: int64(n)}
-	ramp.Run(ctx, func(i int64, _ time.Time) {
+	ramp.Run(rampCtx, func(i int64, _ time.Time) {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -214,12 +216,18 @@ func (r *runner) setup(ctx, sockCtx context.Context) ([]*conv, []*sock, error) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			k := int(i) % len(agentTokens)
-			cv, socks, stage, err := r.setupConv(ctx, sockCtx, int(i), widgetKey, adminToken, agentTokens, agentSubs, k)
+			cv, socks, stage, err := r.setupConv(rampCtx, sockCtx, int(i), widgetKey, adminToken, agentTokens, agentSubs, k)
 			r.setupDone.Add(1)
 			if err != nil {
-				r.setupErr(stage, err)
+				if rampCtx.Err() == nil {
+					r.setupErr(stage, err)
+				}
+				if ok.Load() == 0 && r.setupErrCount() >= failFastAfter {
+					cancelRamp()
+				}
 				return
 			}
+			ok.Add(1)
 			results[i] = result{cv, socks}
 		})
 	})
@@ -244,6 +252,9 @@ func (r *runner) setup(ctx, sockCtx context.Context) ([]*conv, []*sock, error) {
 	}
 	return convs, socks, nil
 }
+
+// failFastAfter is how many setup failures without a single success end the ramp.
+const failFastAfter = 10
 
 // tokens returns the admin token and one token per agent, minting them when
 // a secret is configured.
