@@ -29,12 +29,12 @@ const (
 
 // Limits are the abuse limits the chat role enforces (0 disables one).
 type Limits struct {
-	WidgetSessionsPerIP   chorus.Limit
-	WidgetSessionsPerKey  chorus.Limit
-	LoginPerIP            chorus.Limit
-	LoginPerAccount       chorus.Limit
-	MessagesPerVisitor    chorus.Limit
-	APIPerTenant          chorus.Limit
+	WidgetSessionsPerIP  chorus.Limit
+	WidgetSessionsPerKey chorus.Limit
+	LoginPerIP           chorus.Limit
+	LoginPerAccount      chorus.Limit
+	MessagesPerVisitor   chorus.Limit
+	APIPerTenant         chorus.Limit
 }
 
 // Config of the chat role.

@@ -143,8 +143,9 @@ func (c *conn) catchUp(convID string) {
 		after := cs.lastSeq
 		c.mu.Unlock()
 
+		page := max(1, min(catchUpPage, c.g.cfg.SendBuffer/2))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		msgs, err := c.g.store.MessageList(ctx, c.p.TenantID, convID, after, catchUpPage)
+		msgs, err := c.g.store.MessageList(ctx, c.p.TenantID, convID, after, page)
 		cancel()
 		if err != nil {
 			c.g.logger.Warn("catch-up read failed", "conn_id", c.id, "conversation_id", convID, "err", err)
@@ -156,6 +157,12 @@ func (c *conn) catchUp(convID string) {
 			continue
 		}
 		c.mu.Lock()
+		// A replay is not a slow consumer: wait for the writer to make room.
+		for len(c.queue)+len(msgs) > c.g.cfg.SendBuffer && !c.closed {
+			c.mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
+			c.mu.Lock()
+		}
 		cs = c.convs[convID]
 		if c.closed || cs == nil {
 			c.mu.Unlock()
@@ -170,7 +177,7 @@ func (c *conn) catchUp(convID string) {
 			c.g.metrics.replayed.Inc()
 			c.enqueueLocked(item{frame: chat.MessageFrame(m), conv: convID, seq: m.Seq, deliver: m.SenderType != c.p.ActorType()})
 		}
-		if len(msgs) == catchUpPage {
+		if len(msgs) == page {
 			c.mu.Unlock()
 			continue
 		}

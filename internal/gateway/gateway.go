@@ -124,7 +124,8 @@ func New(cfg Config, svc *chat.Service, authn Authenticator, reg prometheus.Regi
 		cfg.MessagesPerSecond = MessagesPerSecondDefault
 	}
 	if cfg.FramesPerSecond <= 0 {
-		cfg.FramesPerSecond = FramesPerSecondDefault
+		// Room for every allowed message plus typing, reads and pings.
+		cfg.FramesPerSecond = max(FramesPerSecondDefault, 2*cfg.MessagesPerSecond+20)
 	}
 	if cfg.ReceiptFlush <= 0 {
 		cfg.ReceiptFlush = ReceiptFlushDefault

@@ -83,14 +83,23 @@ func (m *Manager) UserVisible() []string {
 	return out
 }
 
+// CheckTargets fails unless every name is a user-visible module (a role).
+func (m *Manager) CheckTargets(names ...string) error {
+	for _, t := range names {
+		if e, ok := m.modules[t]; !ok || e.invisible {
+			return fmt.Errorf("unknown role %q (valid roles: %v)", t, m.UserVisible())
+		}
+	}
+	return nil
+}
+
 // Resolve returns targets and all their transitive dependencies in start
 // order (every module after its dependencies; ties broken by name for a
-// stable order). It fails on unknown or invisible targets and on cycles.
+// stable order). It fails on unknown targets and on cycles.
 func (m *Manager) Resolve(targets ...string) ([]string, error) {
 	for _, t := range targets {
-		e, ok := m.modules[t]
-		if !ok || e.invisible {
-			return nil, fmt.Errorf("unknown role %q (valid roles: %v)", t, m.UserVisible())
+		if _, ok := m.modules[t]; !ok {
+			return nil, fmt.Errorf("module: unknown module %q (valid roles: %v)", t, m.UserVisible())
 		}
 	}
 	const (
@@ -135,6 +144,12 @@ func (m *Manager) Resolve(targets ...string) ([]string, error) {
 // in reverse order, each under stopTimeout. It returns the first failure
 // (nil on a clean shutdown).
 func (m *Manager) Run(ctx context.Context, stopTimeout time.Duration, targets ...string) error {
+	return m.RunNotify(ctx, stopTimeout, nil, targets...)
+}
+
+// RunNotify is Run, calling onStarted (when non-nil) once every service has
+// started.
+func (m *Manager) RunNotify(ctx context.Context, stopTimeout time.Duration, onStarted func(), targets ...string) error {
 	order, err := m.Resolve(targets...)
 	if err != nil {
 		return err
@@ -189,6 +204,9 @@ func (m *Manager) Run(ctx context.Context, stopTimeout time.Duration, targets ..
 				}
 			}(name, f.Failed())
 		}
+	}
+	if onStarted != nil {
+		onStarted()
 	}
 	var runErr error
 	select {

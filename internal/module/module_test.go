@@ -91,8 +91,11 @@ func TestResolveErrors(t *testing.T) {
 	if _, err := m.Resolve("bogus"); err == nil || !strings.Contains(err.Error(), "valid roles: [all chat gateway]") {
 		t.Errorf("unknown role error = %v", err)
 	}
-	if _, err := m.Resolve("store"); err == nil {
-		t.Error("an invisible module was accepted as a target")
+	if err := m.CheckTargets("chat", "store"); err == nil || !strings.Contains(err.Error(), `unknown role "store"`) {
+		t.Errorf("an invisible module was accepted as a role: %v", err)
+	}
+	if err := m.CheckTargets("chat", "gateway"); err != nil {
+		t.Error(err)
 	}
 	if err := m.AddDependency("nope", "store"); err == nil {
 		t.Error("dependency of unknown module accepted")

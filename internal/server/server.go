@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,7 @@ type Server struct {
 	mu       sync.Mutex
 	checks   map[string]Checker
 	draining atomic.Bool
+	fallback atomic.Pointer[http.Handler]
 	onDrain  []func()
 	serveErr chan error
 }
@@ -75,6 +77,10 @@ func New(cfg Config, logger *slog.Logger) *Server {
 	r.Get("/readyz", s.readyz)
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if fb := s.fallback.Load(); fb != nil && !strings.HasPrefix(r.URL.Path, "/api/") && !strings.HasPrefix(r.URL.Path, "/ws/") {
+			(*fb).ServeHTTP(w, r)
+			return
+		}
 		WriteError(w, r, errNotFound)
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
@@ -95,6 +101,10 @@ func (s *Server) API() chi.Router { return s.api }
 
 // Handler is the whole HTTP handler (for tests with httptest).
 func (s *Server) Handler() http.Handler { return s.router }
+
+// SetFallback serves every path outside /api/ and /ws/ that no route
+// matched (the web app and its client-side routes).
+func (s *Server) SetFallback(h http.Handler) { s.fallback.Store(&h) }
 
 // AddCheck registers a readiness check.
 func (s *Server) AddCheck(name string, c Checker) {
