@@ -13,8 +13,10 @@ import (
 	"time"
 )
 
-// maxRetries bounds retries of a rate-limited request.
-const maxRetries = 20
+// maxRetries bounds retries of a rate-limited request. It is generous: the
+// server's per-minute limits (widget sessions per IP: 20/min by default) can
+// make a large ramp wait several Retry-After periods per request.
+const maxRetries = 100
 
 // api is a minimal REST client for the endpoints of PROTOCOL.md the tool uses.
 // It keeps one HTTP client per source address: keep-alive would otherwise
