@@ -147,6 +147,21 @@ describe('TypingThrottle', () => {
     t.input(); // typing again right after stop sends at once
     expect(sent).toEqual([true, true, false, true]);
   });
+  it('calls the global timers unbound (browsers throw Illegal invocation otherwise)', () => {
+    const real = globalThis.setTimeout;
+    const strict = function (this: unknown, fn: () => void, ms?: number) {
+      if (this !== undefined && this !== globalThis) throw new TypeError('Illegal invocation');
+      return real(fn, ms);
+    };
+    globalThis.setTimeout = strict as typeof setTimeout;
+    try {
+      const t = new TypingThrottle(() => undefined);
+      expect(() => t.input()).not.toThrow();
+      t.stop();
+    } finally {
+      globalThis.setTimeout = real;
+    }
+  });
   it('goes idle after the idle timeout', () => {
     vi.useFakeTimers();
     try {

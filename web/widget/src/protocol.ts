@@ -182,14 +182,19 @@ export function conversationSocketURL(
 export class TypingThrottle {
   private lastSent = -Infinity;
   private active = false;
-  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private idleTimer: unknown;
 
   constructor(
     private send: (active: boolean) => void,
     private now: () => number = Date.now,
     private interval = 2000,
     private idleAfter = 3000,
-    private timers: { set: typeof setTimeout; clear: typeof clearTimeout } = { set: setTimeout, clear: clearTimeout },
+    // Arrow wrappers: browsers throw "Illegal invocation" when setTimeout is
+    // called as a method of another object.
+    private timers: { set: (fn: () => void, ms: number) => unknown; clear: (id: unknown) => void } = {
+      set: (fn, ms) => setTimeout(fn, ms),
+      clear: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+    },
   ) {}
 
   /** Call on every keystroke. */
