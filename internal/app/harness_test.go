@@ -242,10 +242,25 @@ type wsConn struct {
 
 func (e *env) dial(path, token string, headers ...string) (*wsConn, *http.Response, error) {
 	e.t.Helper()
+	return e.dialTenant(path, token, e.tenant, headers...)
+}
+
+func (e *env) mustDialTenant(path, token, tenant string) *wsConn {
+	e.t.Helper()
+	w, res, err := e.dialTenant(path, token, tenant)
+	if err != nil {
+		e.t.Fatalf("dial %s: %v (%v)", path, err, res)
+	}
+	w.next("hello")
+	return w
+}
+
+func (e *env) dialTenant(path, token, tenant string, headers ...string) (*wsConn, *http.Response, error) {
+	e.t.Helper()
 	h := http.Header{}
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)
-		h.Set("X-Tenant-ID", e.tenant)
+		h.Set("X-Tenant-ID", tenant)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		h.Set(headers[i], headers[i+1])

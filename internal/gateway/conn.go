@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
@@ -351,6 +352,9 @@ func (c *conn) sendError(err error, clientMsgID string) {
 // fields it needs are present and well-formed.
 func DecodeFrame(data []byte) (clientFrame, error) {
 	var f clientFrame
+	if !utf8.Valid(data) {
+		return f, chorus.Errorf(chorus.EINVALID, "Frames must be valid UTF-8.")
+	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		return f, chorus.Errorf(chorus.EINVALID, "Malformed JSON frame.")
 	}
