@@ -119,7 +119,11 @@ func (m *Module) createWidgetSession(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	res, err := m.svc.CreateWidgetSession(r.Context(), req, r.Header.Get("Origin"), ClientIP(r))
+	origin := r.Header.Get("Origin")
+	if SameOrigin(r, origin) {
+		origin = ""
+	}
+	res, err := m.svc.CreateWidgetSession(r.Context(), req, origin, ClientIP(r))
 	if err != nil {
 		server.WriteError(w, r, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
 	"net/mail"
 	"net/url"
 	"slices"
@@ -43,7 +44,9 @@ const (
 
 // CreateWidgetSession starts (or resumes) a visitor's conversation on a
 // web_widget channel. origin is the browser's Origin header ("" for
-// non-browser clients); ip is the client address for rate limits.
+// non-browser clients), or "" as well when the page was served by Chorus
+// itself (same origin: the demo page); ip is the client address for rate
+// limits.
 func (s *Service) CreateWidgetSession(ctx context.Context, req WidgetSessionRequest, origin, ip string) (WidgetSession, error) {
 	if err := s.allow(ctx, "widget_sessions_per_ip", ip, s.cfg.Limits.WidgetSessionsPerIP); err != nil {
 		return WidgetSession{}, err
@@ -178,6 +181,13 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// SameOrigin reports whether the browser Origin of r is the server's own
+// host (a page Chorus served itself, such as /demo).
+func SameOrigin(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
 // OriginAllowed reports whether a browser Origin is in allowed ("*" allows all).

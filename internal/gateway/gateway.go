@@ -229,7 +229,7 @@ func (g *Gateway) serveConversation(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, "forbidden", err)
 		return
 	}
-	if origin := r.Header.Get("Origin"); origin != "" {
+	if origin := r.Header.Get("Origin"); origin != "" && !chat.SameOrigin(r, origin) {
 		if p.IsVisitor() {
 			ch, err := g.store.ChannelGet(r.Context(), p.TenantID, conv.ChannelID)
 			if err != nil || !chat.OriginAllowed(ch.AllowedOrigins, origin) {
