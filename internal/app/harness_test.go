@@ -21,7 +21,7 @@ import (
 
 // env is a running Chorus (all roles, in this process) on one storage engine.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	app    *App
 	base   string
 	ws     string
@@ -67,7 +67,7 @@ var testLimits = []string{
 	"--limits.api-per-tenant-second=100000",
 }
 
-func startEnv(t *testing.T, engine string, extra []string) *env {
+func startEnv(t testing.TB, engine string, extra []string) *env {
 	t.Helper()
 	args := []string{"--http-addr=127.0.0.1:0", "--data-dir=" + t.TempDir(), "--log-level=debug", "--demo=false",
 		"--shutdown-timeout=5s", "--gateway.ping-interval=2s"}
@@ -135,7 +135,7 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) json(t *testing.T, v any) {
+func (r resp) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -233,7 +233,7 @@ func (e *env) visitor(widgetKey string) session {
 
 // wsConn is a test WebSocket client that collects frames.
 type wsConn struct {
-	t      *testing.T
+	t      testing.TB
 	c      *websocket.Conn
 	frames chan map[string]any
 	closed chan error

@@ -179,21 +179,26 @@ func TestReadProcOwnPID(t *testing.T) {
 	if before.RSSBytes < 1<<20 {
 		t.Fatalf("RSS %d bytes: implausibly small for a Go test binary", before.RSSBytes)
 	}
-	// Burn ~150 ms of CPU; utime has 10 ms resolution.
+	// Burn CPU until /proc shows at least 50 ms more (utime has 10 ms
+	// resolution); on a loaded machine that takes longer than 50 ms of wall
+	// time, so the bound is on CPU, with a generous wall-clock cap.
 	x := 0
-	for deadline := time.Now().Add(150 * time.Millisecond); time.Now().Before(deadline); {
-		for i := range 10000 {
+	var after ProcSample
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		for i := range 1_000_000 {
 			x += i
+		}
+		if after, err = ReadProc(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+		if after.CPUSeconds-before.CPUSeconds >= 0.05 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CPU grew by only %.3fs in 20 s of busy loop", after.CPUSeconds-before.CPUSeconds)
 		}
 	}
 	_ = x
-	after, err := ReadProc(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := after.CPUSeconds - before.CPUSeconds; d < 0.05 {
-		t.Fatalf("CPU grew by %.3fs after 150 ms of busy loop", d)
-	}
 	if _, err := ReadProc(1 << 30); err == nil {
 		t.Fatal("ReadProc of a missing pid succeeded")
 	}
