@@ -48,6 +48,7 @@ type Config struct {
 	TLSKey          string
 	CORSOrigins     []string
 	MaxBodyBytes    int64
+	Pprof           bool
 
 	Limits  Limits
 	Gateway GatewayConfig
@@ -77,6 +78,7 @@ type setting struct {
 	name, usage string
 	def         string
 	set         func(string) error
+	isBool      bool // a bare --name means true
 }
 
 // settings builds the table of every setting bound to cfg.
@@ -139,7 +141,7 @@ func settings(cfg *Config) []setting {
 		{"log-format", "json or text", LogFormatDefault, str(&cfg.LogFormat)},
 		{"shutdown-timeout", "how long to wait for modules to stop", ShutdownTimeoutDefault.String(), dur("shutdown-timeout", &cfg.ShutdownTimeout)},
 		{"shutdown-delay", "how long /readyz answers 503 before connections are closed (load-balancer drain)", ShutdownDelayDefault.String(), dur("shutdown-delay", &cfg.ShutdownDelay)},
-		{"demo", "create a demo tenant, admin and widget channel on first run (embedded mode)", "true", boolean("demo", &cfg.Demo)},
+		{"demo", "create a demo tenant, admin and widget channel on first run (embedded mode)", "true", boolean("demo", &cfg.Demo), true},
 		{"demo-widget-key", "widget key shown on /demo when no demo tenant is bootstrapped (split deployments)", "", str(&cfg.DemoWidgetKey)},
 		{"tls-cert", "TLS certificate file (with tls-key: serve HTTPS, TLS 1.3 minimum)", "", str(&cfg.TLSCert)},
 		{"tls-key", "TLS private key file", "", str(&cfg.TLSKey)},
@@ -152,6 +154,7 @@ func settings(cfg *Config) []setting {
 			cfg.MaxBodyBytes = n
 			return nil
 		}},
+		{"debug.pprof", "serve Go profiles at /debug/pprof/ (operators only: do not expose publicly)", "false", boolean("debug.pprof", &cfg.Pprof), true},
 		{"limits.widget-sessions-per-ip", "widget sessions per IP per minute", "20", num("limits.widget-sessions-per-ip", &cfg.Limits.WidgetSessionsPerIP)},
 		{"limits.widget-sessions-per-key", "widget sessions per widget key per minute", "600", num("limits.widget-sessions-per-key", &cfg.Limits.WidgetSessionsPerKey)},
 		{"limits.login-per-ip", "login attempts per IP per minute", "20", num("limits.login-per-ip", &cfg.Limits.LoginPerIP)},
@@ -191,13 +194,18 @@ func LoadConfig(args []string, getenv func(string) string, help io.Writer) (Conf
 	}
 	given := map[string]bool{}
 	for _, s := range table {
-		fs.Func(s.name, s.usage, func(v string) error {
+		set := func(v string) error {
 			given[s.name] = true
 			if err := s.set(v); err != nil {
 				errs = append(errs, err)
 			}
 			return nil
-		})
+		}
+		if s.isBool {
+			fs.BoolFunc(s.name, s.usage, set)
+		} else {
+			fs.Func(s.name, s.usage, set)
+		}
 	}
 	fs.Usage = func() { writeHelp(help, table) }
 	if err := fs.Parse(args); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/enkisys/chorus/internal/auth"
@@ -98,6 +99,9 @@ func (a *App) initServer() (module.Service, error) {
 		Addr: a.cfg.HTTPAddr, TLSCert: a.cfg.TLSCert, TLSKey: a.cfg.TLSKey, ShutdownDelay: a.cfg.ShutdownDelay,
 		MaxBodyBytes: a.cfg.MaxBodyBytes, CORSOrigins: a.cfg.CORSOrigins, Version: Version,
 	}, a.logger)
+	if a.cfg.Pprof {
+		a.server.Router().Mount("/debug", middleware.Profiler())
+	}
 	return module.FuncService{
 		StartFunc: a.server.Start,
 		// The listener closes in the serve module's Stop; nothing is left here.
