@@ -78,8 +78,10 @@ type setting struct {
 	name, usage string
 	def         string
 	set         func(string) error
-	isBool      bool // a bare --name means true
 }
+
+// isBool: a boolean setting, where a bare --name means true.
+func (s setting) isBool() bool { return s.def == "true" || s.def == "false" }
 
 // settings builds the table of every setting bound to cfg.
 func settings(cfg *Config) []setting {
@@ -141,7 +143,7 @@ func settings(cfg *Config) []setting {
 		{"log-format", "json or text", LogFormatDefault, str(&cfg.LogFormat)},
 		{"shutdown-timeout", "how long to wait for modules to stop", ShutdownTimeoutDefault.String(), dur("shutdown-timeout", &cfg.ShutdownTimeout)},
 		{"shutdown-delay", "how long /readyz answers 503 before connections are closed (load-balancer drain)", ShutdownDelayDefault.String(), dur("shutdown-delay", &cfg.ShutdownDelay)},
-		{"demo", "create a demo tenant, admin and widget channel on first run (embedded mode)", "true", boolean("demo", &cfg.Demo), true},
+		{"demo", "create a demo tenant, admin and widget channel on first run (embedded mode)", "true", boolean("demo", &cfg.Demo)},
 		{"demo-widget-key", "widget key shown on /demo when no demo tenant is bootstrapped (split deployments)", "", str(&cfg.DemoWidgetKey)},
 		{"tls-cert", "TLS certificate file (with tls-key: serve HTTPS, TLS 1.3 minimum)", "", str(&cfg.TLSCert)},
 		{"tls-key", "TLS private key file", "", str(&cfg.TLSKey)},
@@ -154,7 +156,7 @@ func settings(cfg *Config) []setting {
 			cfg.MaxBodyBytes = n
 			return nil
 		}},
-		{"debug.pprof", "serve Go profiles at /debug/pprof/ (operators only: do not expose publicly)", "false", boolean("debug.pprof", &cfg.Pprof), true},
+		{"debug.pprof", "serve Go profiles at /debug/pprof/ (operators only: do not expose publicly)", "false", boolean("debug.pprof", &cfg.Pprof)},
 		{"limits.widget-sessions-per-ip", "widget sessions per IP per minute", "20", num("limits.widget-sessions-per-ip", &cfg.Limits.WidgetSessionsPerIP)},
 		{"limits.widget-sessions-per-key", "widget sessions per widget key per minute", "600", num("limits.widget-sessions-per-key", &cfg.Limits.WidgetSessionsPerKey)},
 		{"limits.login-per-ip", "login attempts per IP per minute", "20", num("limits.login-per-ip", &cfg.Limits.LoginPerIP)},
@@ -201,7 +203,7 @@ func LoadConfig(args []string, getenv func(string) string, help io.Writer) (Conf
 			}
 			return nil
 		}
-		if s.isBool {
+		if s.isBool() {
 			fs.BoolFunc(s.name, s.usage, set)
 		} else {
 			fs.Func(s.name, s.usage, set)
