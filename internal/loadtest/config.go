@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -30,12 +31,14 @@ const (
 	HandshakeTimeoutDefault = 10 * time.Second
 	WriteTimeoutDefault     = 10 * time.Second
 	ProgressIntervalDefault = time.Second
+	StallRateDefault        = 50
 	ConversationsPerAgent   = 5 // default --agents: one agent per 5 conversations (the server's default capacity)
 )
 
 // Config is everything one run needs; see ParseFlags for the meaning of each field.
 type Config struct {
 	URL          string
+	WSURLs       []string // base URLs of the WebSocket gateways (empty: URL)
 	Tenant       string
 	AdminToken   string
 	JWTSecret    string
@@ -56,6 +59,8 @@ type Config struct {
 	APIProbeRate float64
 	BodySize     int
 	Writers      int
+	Stall        int     // conversations whose visitor socket stops reading (chat mode)
+	StallRate    float64 // messages per second sent to each stalled socket
 
 	HandshakeTimeout time.Duration
 	WriteTimeout     time.Duration
@@ -68,6 +73,10 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("chorus-load", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "server base URL (http or https)")
+	fs.Func("ws-urls", "comma-separated base URLs of the WebSocket gateways (default: --url); socket i starts on URL i mod n and fails over to the next one when a reconnect fails", func(v string) error {
+		c.WSURLs = splitList(v)
+		return nil
+	})
 	fs.StringVar(&c.Tenant, "tenant", "", "tenant id (default: the tenant_id claim of --admin-token)")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "admin JWT (used to create a channel and, without --jwt-secret, as the only agent)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret to mint admin and agent tokens (agents are provisioned just in time)")
@@ -88,6 +97,8 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs.Float64Var(&c.APIProbeRate, "api-probe-rate", 0, "GET .../messages?limit=20 requests per second during the run (0: off)")
 	fs.IntVar(&c.BodySize, "body-size", BodySizeDefault, "message body length in characters")
 	fs.IntVar(&c.Writers, "writers", WritersDefault, "goroutines writing scheduled sends to sockets")
+	fs.IntVar(&c.Stall, "stall", 0, "chat mode: the visitor sockets of this many conversations stop reading when sending starts; each gets --stall-rate large messages per second from its agent and is left out of the latency and loss figures")
+	fs.Float64Var(&c.StallRate, "stall-rate", StallRateDefault, "messages per second (4000-character bodies) sent to each stalled socket")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", HandshakeTimeoutDefault, "WebSocket dial and hello timeout")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", WriteTimeoutDefault, "WebSocket write deadline")
 	fs.DurationVar(&c.ProgressInterval, "progress", ProgressIntervalDefault, "progress line interval")
@@ -106,6 +117,11 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, errors.New("--url: must be an http(s) base URL"))
+	}
+	for _, w := range c.WSURLs {
+		if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--ws-urls: %q must be an http(s) base URL like --url", w))
+		}
 	}
 	if c.AdminToken == "" && c.JWTSecret == "" {
 		errs = append(errs, errors.New("--admin-token or --jwt-secret is required (agents need tokens)"))
@@ -131,6 +147,12 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--mode: %q is not chat or idle", c.Mode))
 	}
+	if c.Stall < 0 || (c.Stall > 0 && (c.Mode != ModeChat || c.Stall >= c.Conns/2)) {
+		errs = append(errs, errors.New("--stall: must be >= 0, chat mode only, and leave at least one conversation unstalled"))
+	}
+	if c.Stall > 0 && c.StallRate <= 0 {
+		errs = append(errs, errors.New("--stall-rate: must be > 0"))
+	}
 	if c.Warmup < 0 || c.Drain < 0 || c.Settle < 0 {
 		errs = append(errs, errors.New("--warmup, --drain, --settle: must be >= 0"))
 	}
@@ -153,6 +175,32 @@ func (c Config) Validate() error {
 		return fmt.Errorf("loadtest: invalid config: %w", err)
 	}
 	return nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// wsBases returns the parsed WebSocket base URLs (at least one).
+func (c Config) wsBases() []*url.URL {
+	list := c.WSURLs
+	if len(list) == 0 {
+		list = []string{c.URL}
+	}
+	out := make([]*url.URL, 0, len(list))
+	for _, s := range list {
+		if u, err := url.Parse(s); err == nil {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // tenant returns the configured tenant or the admin token's.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
@@ -39,6 +40,11 @@ type fakeServer struct {
 	dupFrameEvery int  // deliver the message twice
 	newSeqOnRetry bool // store a repeated client_msg_id again (an idempotency bug)
 	refuseEvery   int  // answer with an error frame instead of storing
+
+	// writeTimeout > 0: a fan-out write that takes longer closes that socket
+	// (a slow consumer), counted in slowClosed.
+	writeTimeout time.Duration
+	slowClosed   int
 }
 
 type fakeConv struct {
@@ -265,6 +271,9 @@ func (f *fakeServer) send(c *fakeConv, ws *websocket.Conn, side, cmid, body stri
 	c.msgs = append(c.msgs, m)
 	drop, lose, dup := every(f.dropEvery), every(f.loseEvery), every(f.dupFrameEvery)
 	for o, oside := range c.socks {
+		if f.writeTimeout > 0 {
+			_ = o.SetWriteDeadline(time.Now().Add(f.writeTimeout)) // deadlines are sticky: one per fan-out
+		}
 		if o == ws {
 			if drop {
 				o.Close()
@@ -275,7 +284,12 @@ func (f *fakeServer) send(c *fakeConv, ws *websocket.Conn, side, cmid, body stri
 		if lose && oside != side {
 			continue
 		}
-		_ = o.WriteJSON(map[string]any{"type": "message", "message": m})
+		if err := o.WriteJSON(map[string]any{"type": "message", "message": m}); err != nil && f.writeTimeout > 0 {
+			f.slowClosed++
+			delete(c.socks, o)
+			o.Close()
+			continue
+		}
 		if dup && oside != side {
 			_ = o.WriteJSON(map[string]any{"type": "message", "message": m})
 		}
@@ -286,4 +300,55 @@ func (f *fakeServer) distinctIPs() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.remoteIPs)
+}
+
+// fakeGateway serves the fake's sockets on a second listener, as a second
+// gateway process would, and can be killed (listener and sockets closed).
+type fakeGateway struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	conns []net.Conn
+	dials int
+}
+
+func (f *fakeServer) addGateway(t *testing.T) *fakeGateway {
+	g := &fakeGateway{}
+	g.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		g.dials++
+		g.mu.Unlock()
+		f.srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	g.srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			g.mu.Lock()
+			g.conns = append(g.conns, c)
+			g.mu.Unlock()
+		}
+	}
+	g.srv.Start()
+	t.Cleanup(g.srv.Close)
+	return g
+}
+
+// kill stops accepting and drops every connection, like kill -9.
+func (g *fakeGateway) kill() {
+	_ = g.srv.Listener.Close()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.conns {
+		_ = c.Close()
+	}
+}
+
+func (g *fakeGateway) dialCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.dials
+}
+
+func (f *fakeServer) sendCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sends
 }

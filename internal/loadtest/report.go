@@ -55,6 +55,16 @@ type Report struct {
 	Reconnects      int64 `json:"reconnects"`
 	ReconnectErrors int64 `json:"reconnect_errors"`
 	WriteErrors     int64 `json:"write_errors"`
+	// Failovers: reconnect attempts moved to the next --ws-urls gateway.
+	Failovers int64 `json:"failovers"`
+
+	// Stalled conversations (--stall): their visitor socket stopped reading;
+	// they are not in the figures above. StallSent messages were written to
+	// the server for them, StallAcked acknowledged, StallRefused refused.
+	StalledSockets int   `json:"stalled_sockets,omitempty"`
+	StallSent      int64 `json:"stall_sent,omitempty"`
+	StallAcked     int64 `json:"stall_acked,omitempty"`
+	StallRefused   int64 `json:"stall_refused,omitempty"`
 
 	// Latency is send (scheduled time) → received by the other party, for
 	// messages scheduled after warmup.
@@ -146,8 +156,12 @@ func (r *Report) Text() string {
 	if r.Mode == ModeChat {
 		fmt.Fprintf(&b, "sent=%d (measured %d, %.1f/s) acked=%d delivered=%d lost=%d unacked=%d refused=%d\n",
 			r.Sent, r.MeasuredSent, r.AchievedRate, r.Acked, r.Delivered, r.Lost, r.Unacked, r.Refused)
-		fmt.Fprintf(&b, "duplicate_frames=%d duplicates=%d gaps=%d misrouted=%d reconnects=%d\n",
-			r.DuplicateFrames, r.Duplicates, r.Gaps, r.Misrouted, r.Reconnects)
+		fmt.Fprintf(&b, "duplicate_frames=%d duplicates=%d gaps=%d misrouted=%d reconnects=%d failovers=%d\n",
+			r.DuplicateFrames, r.Duplicates, r.Gaps, r.Misrouted, r.Reconnects, r.Failovers)
+		if r.StalledSockets > 0 {
+			fmt.Fprintf(&b, "stalled sockets=%d (not in the figures): flood sent=%d acked=%d refused=%d\n",
+				r.StalledSockets, r.StallSent, r.StallAcked, r.StallRefused)
+		}
 		l := r.Latency
 		fmt.Fprintf(&b, "latency ms (n=%d): p50=%.2f p90=%.2f p99=%.2f p99.9=%.2f max=%.2f\n",
 			l.Count, l.P50MS, l.P90MS, l.P99MS, l.P999MS, l.MaxMS)

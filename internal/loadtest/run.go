@@ -55,9 +55,11 @@ type runner struct {
 	out     io.Writer
 	api     *api
 	base    *url.URL
+	wsBases []*url.URL // WebSocket gateways; a socket fails over along this list
 	tenant  string
 	runID   string
 	prefix  string // client_msg_id prefix of this run
+	stallID string // client_msg_id prefix of the untracked messages sent to stalled sockets
 	dialers dialers
 
 	plan    atomic.Pointer[plan]
@@ -70,6 +72,8 @@ type runner struct {
 	dupFrames, dups, misrouted               atomic.Int64
 	reconnects, reconnectErrors, writeErrors atomic.Int64
 	retries, apiErrors                       atomic.Int64
+	failovers                                atomic.Int64
+	stallSent, stallAcked, stallRefused      atomic.Int64
 	setupDone                                atomic.Int64
 	errMu                                    sync.Mutex
 	errCodes                                 map[string]int64
@@ -94,6 +98,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, progress io.Write
 		logger:    logger,
 		out:       progress,
 		base:      base,
+		wsBases:   cfg.wsBases(),
 		tenant:    cfg.tenant(),
 		runID:     hex.EncodeToString(idb),
 		dialers:   newDialers(SourceIPs(cfg.SourceIPs, base.Host), cfg.HandshakeTimeout),
@@ -101,6 +106,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, progress io.Write
 		setupErrs: map[string]int64{},
 	}
 	r.prefix = "lt-" + r.runID + "-"
+	r.stallID = r.prefix + "stall-"
 	r.api = newAPI(base, r.tenant, r.dialers)
 	return r.run(ctx)
 }
@@ -315,7 +321,7 @@ func (r *runner) setupConv(ctx, sockCtx context.Context, i int, widgetKey, admin
 		}
 	}
 	for side := range 2 {
-		s := &sock{run: r, cv: cv, side: side, idx: 2*i + side}
+		s := &sock{run: r, cv: cv, side: side, idx: 2*i + side, wsIdx: (2*i + side) % len(r.wsBases)}
 		ws, last, err := s.dial(ctx, -1)
 		if err != nil {
 			for _, o := range socks[:side] {
@@ -412,15 +418,32 @@ func (r *runner) idle(ctx context.Context, rep *Report, sockets int) {
 // chat runs the open-loop send schedule, the API probe and the drain.
 func (r *runner) chat(ctx context.Context, rep *Report, convs []*conv, socks []*sock) {
 	cfg := r.cfg
+	// The first conversations are stalled: left out of the schedule and the
+	// accounting, their visitor stops reading and their agent floods it.
+	stalled := cfg.Stall
+	if stalled >= len(convs) {
+		stalled = len(convs) - 1
+	}
+	rep.StalledSockets = stalled
 	warm := SlotsFor(cfg.Rate, cfg.Warmup)
 	p := &plan{
-		socks: socks,
+		socks: socks[2*stalled:],
 		sched: Schedule{Start: time.Now().Add(100 * time.Millisecond), Rate: cfg.Rate, N: warm + SlotsFor(cfg.Rate, cfg.Duration)},
 		warm:  warm,
 	}
 	p.recs = make([]record, p.sched.N)
 	r.plan.Store(p)
 	measureStart := p.sched.At(warm)
+	var flood sync.WaitGroup
+	for k := range stalled {
+		visitor, agent := socks[2*k], socks[2*k+1]
+		visitor.stalled.Store(true)
+		fs := Schedule{Start: p.sched.Start, Rate: cfg.StallRate, N: SlotsFor(cfg.StallRate, cfg.Warmup+cfg.Duration)}
+		flood.Go(func() {
+			fs.Run(ctx, func(j int64, _ time.Time) { agent.sendUntracked(r.stallFrame(k, j)) })
+		})
+	}
+	convs = convs[stalled:]
 
 	// CPU is read at the end of warmup and at the end of drain.
 	var cpuStart atomic.Pointer[ProcSample]
@@ -471,6 +494,7 @@ func (r *runner) chat(ctx context.Context, rep *Report, convs []*conv, socks []*
 	n := p.sched.Run(ctx, func(i int64, _ time.Time) { jobs <- i })
 	close(jobs)
 	writers.Wait()
+	flood.Wait()
 	r.emitted = n
 	sendEnd := time.Now()
 	if n > warm {
@@ -538,6 +562,8 @@ func (r *runner) finish(rep *Report, socks []*sock) {
 	rep.Acked, rep.Delivered, rep.Refused = r.acked.Load(), r.delivered.Load(), r.refused.Load()
 	rep.DuplicateFrames, rep.Duplicates, rep.Misrouted = r.dupFrames.Load(), r.dups.Load(), r.misrouted.Load()
 	rep.Reconnects, rep.ReconnectErrors, rep.WriteErrors = r.reconnects.Load(), r.reconnectErrors.Load(), r.writeErrors.Load()
+	rep.Failovers = r.failovers.Load()
+	rep.StallSent, rep.StallAcked, rep.StallRefused = r.stallSent.Load(), r.stallAcked.Load(), r.stallRefused.Load()
 	if p != nil {
 		rep.Lost, rep.Unacked = lossCounts(p.recs[:r.emitted])
 	}
@@ -599,6 +625,31 @@ func (r *runner) frame(i int64) []byte {
 	return b
 }
 
+// stallFrame returns message j of the flood sent to stalled conversation k:
+// the longest body the server accepts, so the stalled socket's buffers fill
+// quickly, and an id outside the slot space, so it is never accounted as a slot.
+func (r *runner) stallFrame(k int, j int64) []byte {
+	id := r.stallID + strconv.Itoa(k) + "-" + strconv.FormatInt(j, 10)
+	b := make([]byte, 0, 4100+2*len(id))
+	b = append(b, `{"type":"message.send","client_msg_id":"`...)
+	b = append(b, id...)
+	b = append(b, `","body":"`...)
+	b = append(b, id...)
+	b = append(b, ' ')
+	b = append(b, strings.Repeat("s", stallBodyChars-len(id)-1)...)
+	b = append(b, `"}`...)
+	return b
+}
+
+// isStall reports whether clientMsgID belongs to the flood to stalled sockets.
+func (r *runner) isStall(clientMsgID string) bool {
+	return r.stallID != "" && strings.HasPrefix(clientMsgID, r.stallID)
+}
+
+// stallBodyChars is the body length of the flood to stalled sockets
+// (chorus.MaxBodyChars, the largest the server accepts).
+const stallBodyChars = 4000
+
 // slotOf extracts the slot number from a client_msg_id, or from the body
 // when the server did not echo client_msg_id.
 func (r *runner) slotOf(clientMsgID, body string) (int64, bool) {
@@ -648,6 +699,10 @@ func (r *runner) handle(s *sock, data []byte, now time.Time) {
 			r.onAck(s, cmp.Or(f.ClientMsgID, m.ClientMsgID), m.Seq, now)
 		}
 	case "error":
+		if r.isStall(f.ClientMsgID) {
+			r.stallRefused.Add(1)
+			return
+		}
 		r.errMu.Lock()
 		r.errCodes[cmp.Or(f.Code, "unknown")]++
 		r.errMu.Unlock()
@@ -701,6 +756,10 @@ func (r *runner) onMessage(s *sock, m wireMessage, now time.Time) {
 
 // onAck accounts an acknowledgement received by the sending socket s.
 func (r *runner) onAck(s *sock, clientMsgID string, seq int64, now time.Time) {
+	if r.isStall(clientMsgID) {
+		r.stallAcked.Add(1)
+		return
+	}
 	i, ok := r.slotOf(clientMsgID, "")
 	p := r.plan.Load()
 	if !ok || p == nil || i >= int64(len(p.recs)) || p.slotSock(i) != s {

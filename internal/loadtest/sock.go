@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -39,6 +40,11 @@ type sock struct {
 	cv   *conv
 	side int
 	idx  int // connection number, picks the source address
+	// wsIdx is the gateway (runner.wsBases) the socket dials; only the
+	// socket's own goroutine changes it (setup, then the reader).
+	wsIdx int
+	// stalled: stop reading after the next frame (set when sending starts).
+	stalled atomic.Bool
 
 	writeMu sync.Mutex
 	ws      *websocket.Conn
@@ -63,7 +69,7 @@ func (s *sock) dial(ctx context.Context, afterSeq int64) (*websocket.Conn, int64
 	if afterSeq >= 0 {
 		q.Set("after_seq", strconv.FormatInt(afterSeq, 10))
 	}
-	u := wsURL(r.base, "/ws/v1/conversations/"+url.PathEscape(s.cv.id), q)
+	u := wsURL(r.wsBases[s.wsIdx], "/ws/v1/conversations/"+url.PathEscape(s.cv.id), q)
 	h := http.Header{"Authorization": {"Bearer " + s.token()}, "X-Tenant-ID": {r.tenant}}
 	for attempt := 0; ; attempt++ {
 		ws, resp, err := r.dialers.pick(s.idx).DialContext(ctx, u, h)
@@ -119,6 +125,16 @@ func (s *sock) send(i int64) {
 	s.writeLocked(frame)
 }
 
+// sendUntracked writes a frame that is not a slot (the flood to a stalled
+// socket); nothing is retried when the socket is down.
+func (s *sock) sendUntracked(frame []byte) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.ws != nil && s.writeLocked(frame) {
+		s.run.stallSent.Add(1)
+	}
+}
+
 func (s *sock) writeLocked(frame []byte) bool {
 	_ = s.ws.SetWriteDeadline(time.Now().Add(s.run.cfg.WriteTimeout))
 	if err := s.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
@@ -147,6 +163,10 @@ func (s *sock) loop(ctx context.Context, ws *websocket.Conn) {
 				break
 			}
 			r.handle(s, data, time.Now())
+			if s.stalled.Load() {
+				<-ctx.Done() // a client that stops reading: the server's buffers fill
+				break
+			}
 		}
 		ws.Close()
 		if r.closing.Load() || ctx.Err() != nil {
@@ -176,6 +196,11 @@ func (s *sock) reconnect(ctx context.Context) *websocket.Conn {
 		ws, _, err := s.dial(ctx, s.seen.low)
 		if err != nil {
 			r.reconnectErrors.Add(1)
+			if n := len(r.wsBases); n > 1 {
+				// Fail over: the next attempt dials the next gateway.
+				s.wsIdx = (s.wsIdx + 1) % n
+				r.failovers.Add(1)
+			}
 			r.logger.Debug("reconnect failed", "conversation_id", s.cv.id, "side", sideNames[s.side], "err", err)
 			if !sleepCtx(ctx, min(100*time.Millisecond<<min(attempt, 5), 2*time.Second)) {
 				return nil
