@@ -16,7 +16,7 @@ import (
 // and returns a fake ciphertext for SecureStrings unless WithDecryption is set.
 type fakeSSM struct {
 	*httptest.Server
-	t *testing.T
+	t testing.TB
 
 	mu     sync.Mutex
 	params map[string]string // name (with ":selector" for a version or label) → plaintext
@@ -30,7 +30,7 @@ type fakeSSM struct {
 
 const fakeCiphertext = "AQICAHhCIPHERTEXTnotdecrypted=="
 
-func newFakeSSM(t *testing.T, params map[string]string) *fakeSSM {
+func newFakeSSM(t testing.TB, params map[string]string) *fakeSSM {
 	t.Helper()
 	f := &fakeSSM{t: t, params: params, omit: map[string]bool{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
