@@ -63,11 +63,24 @@ func (b *receiptBatcher) flush() {
 	batch := b.pending
 	b.pending = make(map[receiptKey]int64, len(batch))
 	b.mu.Unlock()
+	// Record them concurrently so the store can commit them together
+	// (SQLite group commit, several PostgreSQL connections).
+	sem := make(chan struct{}, receiptWorkers)
+	var wg sync.WaitGroup
 	for k, seq := range batch {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := b.svc.MarkDelivered(ctx, k.tenant, k.conv, k.actor, seq); err != nil && chorus.ErrorCode(err) != chorus.ENOTFOUND {
-			b.logger.Warn("delivery receipt failed", "conversation_id", k.conv, "err", err)
-		}
-		cancel()
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := b.svc.MarkDelivered(ctx, k.tenant, k.conv, k.actor, seq); err != nil && chorus.ErrorCode(err) != chorus.ENOTFOUND {
+				b.logger.Warn("delivery receipt failed", "conversation_id", k.conv, "err", err)
+			}
+		}()
 	}
+	wg.Wait()
 }
+
+// receiptWorkers bounds the receipts recorded at once.
+const receiptWorkers = 32

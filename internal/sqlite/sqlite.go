@@ -65,6 +65,10 @@ type DB struct {
 
 	st stmts
 
+	// queue holds writes waiting for the next group commit.
+	qmu   sync.Mutex
+	queue []*writeReq
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -226,35 +230,124 @@ func (db *DB) lock(ctx context.Context) error {
 
 func (db *DB) unlock() { <-db.wlock }
 
-// write runs fn in a write transaction on the write connection, under the
-// write lock, and commits it when fn returns nil. Cancellation of ctx is
-// honoured while waiting for the lock; once the transaction has begun it
-// runs to commit or rollback regardless, so a cancelled caller never leaves
-// the one write connection in a broken transaction (transactions here take
-// well under a millisecond).
+// maxBatch bounds how many writes share one transaction (group commit).
+const maxBatch = 128
+
+// writeReq is one write waiting for a transaction.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(ctx context.Context, tx *sql.Tx) error
+	err  error
+	done chan struct{}
+}
+
+// write runs fn in a write transaction on the write connection and returns
+// once it is committed (or failed). Writes that arrive while another
+// transaction is running are committed together (group commit): the caller
+// that takes the write lock runs every queued write in one transaction,
+// each inside its own SAVEPOINT so that one write's failure undoes only its
+// own changes. Under light load a batch holds one write and nothing waits;
+// under load one commit (one WAL append) serves many writes, which is where
+// SQLite spends its time.
+//
+// Cancellation of ctx is honoured while the write waits; once it is in a
+// transaction it runs to commit or rollback regardless, so a cancelled
+// caller never leaves the one write connection in a broken transaction.
 func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := db.lock(ctx); err != nil {
-		return err
+	req := &writeReq{ctx: context.WithoutCancel(ctx), fn: fn, done: make(chan struct{})}
+	db.qmu.Lock()
+	db.queue = append(db.queue, req)
+	db.qmu.Unlock()
+	for {
+		select {
+		case <-req.done:
+			return req.err
+		case db.wlock <- struct{}{}:
+			db.qmu.Lock()
+			n := min(len(db.queue), maxBatch)
+			batch := make([]*writeReq, n)
+			copy(batch, db.queue)
+			db.queue = append(db.queue[:0], db.queue[n:]...)
+			db.qmu.Unlock()
+			if n > 0 {
+				db.runBatch(batch)
+			}
+			<-db.wlock
+		case <-ctx.Done():
+			db.qmu.Lock()
+			for i, r := range db.queue {
+				if r == req {
+					db.queue = append(db.queue[:i], db.queue[i+1:]...)
+					db.qmu.Unlock()
+					return ctx.Err()
+				}
+			}
+			db.qmu.Unlock()
+			<-req.done // already in a running batch
+			return req.err
+		}
 	}
-	defer db.unlock()
-	ctx = context.WithoutCancel(ctx)
+}
+
+// runBatch runs the writes of batch in one transaction, holding the lock.
+func (db *DB) runBatch(batch []*writeReq) {
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
+	ctx := context.Background()
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(ctx, tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil {
-			db.logger.Error("rollback failed", "error", rerr)
+		for _, r := range batch {
+			r.err = fmt.Errorf("begin: %w", err)
 		}
-		return err
+		return
+	}
+	if len(batch) == 1 {
+		r := batch[0]
+		if r.err = r.fn(r.ctx, tx); r.err != nil {
+			if rerr := tx.Rollback(); rerr != nil {
+				db.logger.Error("rollback failed", "error", rerr)
+			}
+			return
+		}
+		if err := tx.Commit(); err != nil {
+			r.err = fmt.Errorf("commit: %w", err)
+		}
+		return
+	}
+	for _, r := range batch {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+			r.err = fmt.Errorf("savepoint: %w", err)
+			continue
+		}
+		if r.err = r.fn(r.ctx, tx); r.err != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+				// The transaction is in an unknown state: undo all of it.
+				_ = tx.Rollback()
+				for _, o := range batch {
+					if o.err == nil {
+						o.err = fmt.Errorf("rollback to savepoint: %w", err)
+					}
+				}
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil && r.err == nil {
+			r.err = fmt.Errorf("release savepoint: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = fmt.Errorf("commit: %w", err)
+			}
+		}
 	}
-	return nil
 }
 
 // checkpointLoop checkpoints the WAL every interval until Close.
