@@ -66,4 +66,3 @@ func benchHotPath(b *testing.B, engine string) {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	}
 }
-

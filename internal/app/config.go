@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/enkisys/chorus/internal/secrets"
 )
 
 // Defaults of the settings.
@@ -181,26 +184,27 @@ func EnvName(setting string) string {
 var secretSettings = []string{"jwt-secret", "database-url", "redis-url"}
 
 // LoadConfig parses args (flags) over CHORUS_* variables from getenv over the
-// defaults, then validates. Every problem is reported at once. help is written
-// for -h/--help (flag.ErrHelp is returned).
+// defaults, resolves values given as ssm:///path/name from AWS SSM Parameter
+// Store, then validates. Every problem is reported at once, and no resolved
+// secret appears in an error. help is written for -h/--help (flag.ErrHelp is
+// returned).
 func LoadConfig(args []string, getenv func(string) string, help io.Writer) (Config, error) {
 	var cfg Config
 	fs := flag.NewFlagSet("chorus", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	table := settings(&cfg)
 	var errs []error
+	raw := make(map[string]string, len(table))
+	source := map[string]string{} // setting → where a non-default value came from
 	for _, s := range table {
 		if err := s.set(s.def); err != nil {
 			panic(err) // a default that does not parse is a bug
 		}
+		raw[s.name] = s.def
 	}
-	given := map[string]bool{}
 	for _, s := range table {
 		set := func(v string) error {
-			given[s.name] = true
-			if err := s.set(v); err != nil {
-				errs = append(errs, err)
-			}
+			raw[s.name], source[s.name] = v, "--"+s.name
 			return nil
 		}
 		if s.isBool() {
@@ -221,18 +225,48 @@ func LoadConfig(args []string, getenv func(string) string, help io.Writer) (Conf
 		errs = append(errs, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	for _, s := range table {
-		if given[s.name] {
+		if _, given := source[s.name]; given {
 			continue
 		}
 		if v, ok := lookup(getenv, EnvName(s.name)); ok {
-			if err := s.set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s (from %s)", err, EnvName(s.name)))
+			raw[s.name], source[s.name] = v, EnvName(s.name)
+		}
+	}
+	// Secrets from AWS SSM: any value may be ssm:///path/name.
+	refs := map[string]*string{}
+	for name, v := range raw {
+		if secrets.IsRef(v) {
+			v := v
+			refs[name] = &v
+		}
+	}
+	var resolved []string
+	if len(refs) > 0 {
+		if err := secrets.Resolve(context.Background(), refs, secrets.Options{Getenv: getenv}); err != nil {
+			return cfg, fmt.Errorf("invalid configuration:\n  %w", err)
+		}
+		for name, v := range refs {
+			raw[name] = *v
+			resolved = append(resolved, *v)
+		}
+	}
+	for _, s := range table {
+		src, given := source[s.name]
+		if !given {
+			continue
+		}
+		if err := s.set(raw[s.name]); err != nil {
+			if refs[s.name] != nil {
+				err = fmt.Errorf("%s: the value from SSM is not valid", s.name)
+			} else if !strings.HasPrefix(src, "--") {
+				err = fmt.Errorf("%s (from %s)", err, src)
 			}
+			errs = append(errs, err)
 		}
 	}
 	errs = append(errs, cfg.validate()...)
 	if len(errs) > 0 {
-		return cfg, fmt.Errorf("invalid configuration:\n  %w", joinLines(errs))
+		return cfg, secrets.Redact(fmt.Errorf("invalid configuration:\n  %w", joinLines(errs)), resolved...)
 	}
 	return cfg, nil
 }

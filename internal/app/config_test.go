@@ -3,6 +3,9 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"errors"
 	"flag"
 	"io"
@@ -288,4 +291,53 @@ func TestFirstRunBootstrap(t *testing.T) {
 		t.Errorf("second banner = %q", banner2)
 	}
 	_ = chorus.RoleAdmin
+}
+
+// TestConfigFromSSM: settings given as ssm:///path are resolved from a
+// server speaking the SSM API, and a bad value from SSM never shows in the
+// error.
+func TestConfigFromSSM(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	params := map[string]string{
+		"/chorus/jwt":   "a-jwt-secret-from-ssm-that-is-long-enough",
+		"/chorus/level": "debug",
+		"/chorus/bad":   "not-a-duration-SECRETVALUE",
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Names []string }
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		type param struct{ Name, Type, Value string }
+		out := struct {
+			Parameters        []param
+			InvalidParameters []string
+		}{InvalidParameters: []string{}}
+		for _, n := range req.Names {
+			if v, ok := params[n]; ok {
+				out.Parameters = append(out.Parameters, param{n, "SecureString", v})
+			} else {
+				out.InvalidParameters = append(out.InvalidParameters, n)
+			}
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	defer srv.Close()
+	env := map[string]string{"CHORUS_SSM_ENDPOINT": srv.URL, "CHORUS_JWT_SECRET": "ssm:///chorus/jwt"}
+	cfg, err := LoadConfig([]string{"--log-level=ssm:///chorus/level"}, envOf(env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.JWTSecret != params["/chorus/jwt"] || cfg.LogLevel != "debug" {
+		t.Fatalf("resolved: %q %q", cfg.JWTSecret, cfg.LogLevel)
+	}
+	_, err = LoadConfig([]string{"--shutdown-timeout=ssm:///chorus/bad"}, envOf(env), io.Discard)
+	if err == nil || strings.Contains(err.Error(), "SECRETVALUE") || !strings.Contains(err.Error(), "shutdown-timeout") {
+		t.Fatalf("bad value from SSM: %v", err)
+	}
+	_, err = LoadConfig([]string{"--jwt-secret=ssm:///chorus/missing"}, envOf(env), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "jwt-secret") {
+		t.Fatalf("missing parameter: %v", err)
+	}
 }
