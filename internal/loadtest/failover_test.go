@@ -12,7 +12,7 @@ import (
 // after_seq and resend their pending messages, and nothing is lost.
 func TestRunFailsOverToTheOtherGateway(t *testing.T) {
 	f := newFakeServer(t, "secret", "acme")
-	gw := f.addGateway(t)
+	gw := f.addGateway(t, 0)
 	cfg := testConfig(f)
 	cfg.WSURLs = []string{gw.srv.URL, f.srv.URL} // visitors on gw, agents on f
 	done := make(chan struct{})
@@ -50,7 +50,7 @@ func TestRunFailsOverToTheOtherGateway(t *testing.T) {
 // URL never recovers (the control for the test above).
 func TestRunWithoutFailoverTargetLoses(t *testing.T) {
 	f := newFakeServer(t, "secret", "acme")
-	gw := f.addGateway(t)
+	gw := f.addGateway(t, 0)
 	cfg := testConfig(f)
 	cfg.WSURLs = []string{gw.srv.URL}
 	cfg.Drain = 500 * time.Millisecond
@@ -72,22 +72,29 @@ func TestRunWithoutFailoverTargetLoses(t *testing.T) {
 // leave the stalled ones out.
 func TestRunStall(t *testing.T) {
 	f := newFakeServer(t, "secret", "acme")
-	f.writeTimeout = 100 * time.Millisecond
+	f.writeTimeout = 200 * time.Millisecond
+	// Small server send buffers: the stalled socket fills them in a fraction
+	// of the run whatever the machine's TCP autotuning.
+	gw := f.addGateway(t, 8<<10)
 	cfg := testConfig(f)
-	cfg.Stall, cfg.StallRate = 1, 1500
+	cfg.WSURLs = []string{gw.srv.URL}
+	cfg.Stall, cfg.StallRate = 1, 300
 	rep, _ := runFake(t, cfg)
 	if !rep.OK || rep.StalledSockets != 1 || rep.Sent != 240 || rep.Delivered != 240 || rep.Lost != 0 {
 		t.Fatalf("ok=%v failures=%v stalled=%d sent=%d delivered=%d lost=%d", rep.OK, rep.Failures, rep.StalledSockets, rep.Sent, rep.Delivered, rep.Lost)
 	}
 	// The drain waits for slots only, so the last flood acks may be missed.
-	if rep.StallSent < 1000 || rep.StallAcked == 0 || rep.StallAcked > rep.StallSent || rep.StallRefused != 0 {
+	if rep.StallSent < 300 || rep.StallAcked == 0 || rep.StallAcked > rep.StallSent || rep.StallRefused != 0 {
 		t.Fatalf("flood sent=%d acked=%d refused=%d", rep.StallSent, rep.StallAcked, rep.StallRefused)
 	}
 	f.mu.Lock()
-	slow := f.slowClosed
+	slow := f.slowClosed["visitor"]
 	f.mu.Unlock()
+	// Only the stalled visitor stops reading. (Its agent, which receives the
+	// echo of its own flood through a small buffer, may be dropped too; the
+	// run stays OK because it has no tracked slots.)
 	if slow != 1 {
-		t.Fatalf("the fake closed %d slow consumers, want the stalled socket (did it keep reading?)", slow)
+		t.Fatalf("the fake closed %d slow visitor sockets, want the stalled one (did it keep reading?)", slow)
 	}
 	if !strings.Contains(rep.Text(), "stalled sockets=1") {
 		t.Fatalf("text summary: %s", rep.Text())

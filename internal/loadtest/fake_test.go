@@ -42,9 +42,9 @@ type fakeServer struct {
 	refuseEvery   int  // answer with an error frame instead of storing
 
 	// writeTimeout > 0: a fan-out write that takes longer closes that socket
-	// (a slow consumer), counted in slowClosed.
+	// (a slow consumer), counted by side in slowClosed.
 	writeTimeout time.Duration
-	slowClosed   int
+	slowClosed   map[string]int
 }
 
 type fakeConv struct {
@@ -285,7 +285,10 @@ func (f *fakeServer) send(c *fakeConv, ws *websocket.Conn, side, cmid, body stri
 			continue
 		}
 		if err := o.WriteJSON(map[string]any{"type": "message", "message": m}); err != nil && f.writeTimeout > 0 {
-			f.slowClosed++
+			if f.slowClosed == nil {
+				f.slowClosed = map[string]int{}
+			}
+			f.slowClosed[oside]++
 			delete(c.socks, o)
 			o.Close()
 			continue
@@ -311,7 +314,8 @@ type fakeGateway struct {
 	dials int
 }
 
-func (f *fakeServer) addGateway(t *testing.T) *fakeGateway {
+// sndBuf > 0 sets the send buffer of each accepted connection.
+func (f *fakeServer) addGateway(t *testing.T, sndBuf int) *fakeGateway {
 	g := &fakeGateway{}
 	g.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
@@ -321,6 +325,9 @@ func (f *fakeServer) addGateway(t *testing.T) *fakeGateway {
 	}))
 	g.srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
 		if st == http.StateNew {
+			if tc, ok := c.(*net.TCPConn); ok && sndBuf > 0 {
+				_ = tc.SetWriteBuffer(sndBuf)
+			}
 			g.mu.Lock()
 			g.conns = append(g.conns, c)
 			g.mu.Unlock()
