@@ -136,6 +136,7 @@ func TestChatLoop(t *testing.T) {
 		agent.nextWhere("conversation", func(f map[string]any) bool {
 			return f["conversation"].(map[string]any)["status"] == "closed"
 		})
+		agent.none("conversation", 300*time.Millisecond) // once, though it follows the conversation too
 		visitor.send(map[string]any{"type": "message.send", "client_msg_id": "v-2", "body": "one more"})
 		if f := visitor.next("error"); f["code"] != "conflict" || f["client_msg_id"] != "v-2" {
 			t.Fatalf("error = %v", f)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,7 +61,7 @@ type conn struct {
 	helloed  bool
 	preHello []item
 	convs    map[string]*convState
-	done     chan struct{}
+	lastConv []byte // the last conversation frame written (agent stream)
 }
 
 // onEvent is called by the bus; it never blocks.
@@ -94,10 +95,16 @@ func (c *conn) onEvent(ev chorus.Event) {
 		}
 		c.enqueueLocked(item{frame: ev.Data})
 	case chorus.EventConversation:
-		c.enqueueLocked(item{frame: ev.Data})
 		if c.agent {
+			// The agent stream hears a followed conversation's change on
+			// both the agents topic and the conversation's: write it once.
+			if bytes.Equal(ev.Data, c.lastConv) {
+				return
+			}
+			c.lastConv = ev.Data
 			go c.syncAgentConversation(ev.Data)
 		}
+		c.enqueueLocked(item{frame: ev.Data})
 	case chorus.EventQueue, chorus.EventPresence:
 		c.enqueueLocked(item{frame: ev.Data})
 	case chorus.EventResync:
