@@ -977,3 +977,27 @@ func TestAttackSlowloris(t *testing.T) {
 	}
 	e.must(e.callTenant("GET", "/healthz", "", "-", nil), 200)
 }
+
+// TestAttackClientMsgIDOracle: an agent who may not write in a conversation
+// learns nothing from the client_msg_id it sends. Today a non-participant
+// reusing another sender's client_msg_id gets 409 "already used … by another
+// sender" instead of the 403 every other id gets, which tells it which ids
+// exist in a conversation it cannot read (BUG, reported to the chat owner:
+// SendMessage resolves idempotency before it checks write access).
+func TestAttackClientMsgIDOracle(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, "sqlite", nil)
+	_, key := e.setupTenant()
+	conv := e.visitor(key).Conversation.ID
+	a1, a2 := e.token("agent-1", chorus.RoleAgent), e.token("agent-2", chorus.RoleAgent)
+	e.must(e.call("POST", "/api/v1/conversations/"+conv+"/accept", a1, nil), 200)
+	e.must(e.call("POST", "/api/v1/conversations/"+conv+"/messages", a1, map[string]any{"client_msg_id": "known-id", "body": "secret"}), 201)
+	unknown := e.call("POST", "/api/v1/conversations/"+conv+"/messages", a2, map[string]any{"client_msg_id": "unknown-id", "body": "x"})
+	known := e.call("POST", "/api/v1/conversations/"+conv+"/messages", a2, map[string]any{"client_msg_id": "known-id", "body": "x"})
+	refused(t, "unknown id", unknown, 403)
+	refused(t, "known id", known, 403, 404)
+	if known.status != unknown.status || known.code() != unknown.code() {
+		t.Errorf("a non-participant can tell used client_msg_ids apart: unknown → %d %s, known → %d %s",
+			unknown.status, unknown.body, known.status, known.body)
+	}
+}
