@@ -385,7 +385,7 @@ fault_gateway_kill() {
   log "$name: kill -9 gateway A a third into the run; its clients must fail over to B"
   fault_load $name
   at_third
-  kill -KILL "${PID[gateway-a]}"; log "gateway A killed"
+  kill -KILL "${PID[gateway-a]}"; log "gateway A killed (bash reports it as Killed)"
   fault_wait $name || true
   unset "PID[gateway-a]"
   local f=$OUT/$name.json status=PASS
@@ -418,9 +418,10 @@ fault_pg_restart() {
   fault_wait $name || true
   local f=$OUT/$name.json status=PASS rec
   rec=$(recovery $name) || true
-  # Sends during the outage must fail cleanly (an error frame, not an ack):
-  # lost == 0 means no acknowledged message went missing.
-  if ! correct $name || [ "$rec" != ok ]; then status=FAIL; fail; fi
+  # Sends during the outage must fail cleanly: an error frame, never an ack
+  # (lost == 0: no acknowledged message went missing) and never silence
+  # (unacked == 0: every send was answered one way or the other).
+  if ! correct $name || [ "$(j .unacked "$f")" != 0 ] || [ "$rec" != ok ]; then status=FAIL; fail; fi
   verdict $name $status "$(figures $name) error_codes=$(j '.error_codes // {} | tojson' "$f") recovery=$rec (failed sends refused, none acknowledged and lost)"
 }
 
