@@ -104,7 +104,7 @@ ulimit -n "$(ulimit -Hn)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
   echo "ram: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "kernel: $(uname -r)   open files: $(ulimit -n)"
-  echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "git HEAD: $(git rev-parse --short HEAD 2>/dev/null || echo unknown) (binaries: $CHORUS built $(date -u -r "$CHORUS" +%Y-%m-%dT%H:%M:%SZ); delete them to rebuild)"
   echo "sizes: CONNS=$CONNS RATE=$RATE DURATION=$DURATION WARMUP=$WARMUP IDLE_CONNS='$IDLE_CONNS' API_RATE=$API_RATE FAULT_CONNS=$FAULT_CONNS FAULT_RATE=$FAULT_RATE FAULT_DURATION=$FAULT_DURATION"
 } | tee "$OUT/machine.txt" >&2
 : >"$OUT/verdicts.txt"
