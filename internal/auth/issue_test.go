@@ -11,7 +11,6 @@ import (
 func TestIssueRoundTrip(t *testing.T) {
 	t.Parallel()
 	v := newVerifier(t, auth.Config{Secret: testSecret})
-	before := time.Now()
 	tests := []struct {
 		name string
 		c    auth.Claims
@@ -24,6 +23,7 @@ func TestIssueRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			before := time.Now() // here: parallel subtests may wait for a slot
 			tok, exp, err := auth.Issue(testSecret, tt.c, tt.ttl)
 			if err != nil {
 				t.Fatalf("Issue: %v", err)

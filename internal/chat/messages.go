@@ -47,7 +47,11 @@ func (s *Service) SendMessage(ctx context.Context, p chorus.Principal, convID, c
 	}
 	if !created && (m.SenderID != nm.SenderID || m.SenderType != nm.SenderType) {
 		// Idempotency is per conversation: another participant's message
-		// with the same client_msg_id is not this sender's retry.
+		// with the same client_msg_id is not this sender's retry. Someone
+		// who may not write here learns nothing about which ids exist.
+		if _, err := s.Authorize(ctx, p, convID, true); err != nil {
+			return chorus.Message{}, false, err
+		}
 		return chorus.Message{}, false, chorus.Errorf(chorus.ECONFLICT, "client_msg_id: already used in this conversation by another sender.")
 	}
 	if !created {

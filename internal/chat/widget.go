@@ -176,7 +176,7 @@ func ValidEmail(e string) error {
 
 func hasControl(s string) bool {
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+		if r < 0x20 || (r >= 0x7f && r < 0xa0) {
 			return true
 		}
 	}

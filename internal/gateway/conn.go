@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,9 @@ type conn struct {
 	limitKey string
 	limiter  *rate.Limiter // message.send frames
 	frames   *rate.Limiter // all frames
+	// Flood accounting (read goroutine only).
+	floodSince time.Time
+	floodCount int
 
 	mu       sync.Mutex
 	queue    []item
@@ -139,9 +143,13 @@ func (c *conn) deliverMessageLocked(convID string, cs *convState, ev chorus.Even
 }
 
 // catchUp replays the conversation from the database after lastSeq, then
-// the live events held meanwhile, until no gap remains.
+// the live events held meanwhile, until no gap remains. It never overfills
+// the send queue (a replay is not a slow consumer): it waits for the writer,
+// and live events it has no room for are read again from the database.
 func (c *conn) catchUp(convID string) {
-	for attempt := 0; ; attempt++ {
+	page := max(1, min(catchUpPage, c.g.cfg.SendBuffer/2))
+	failures := 0
+	for {
 		c.mu.Lock()
 		cs := c.convs[convID]
 		if c.closed || cs == nil {
@@ -151,21 +159,19 @@ func (c *conn) catchUp(convID string) {
 		after := cs.lastSeq
 		c.mu.Unlock()
 
-		page := max(1, min(catchUpPage, c.g.cfg.SendBuffer/2))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		msgs, err := c.g.store.MessageList(ctx, c.p.TenantID, convID, after, page)
 		cancel()
 		if err != nil {
 			c.g.logger.Warn("catch-up read failed", "conn_id", c.id, "conversation_id", convID, "err", err)
-			if attempt >= 5 {
+			if failures++; failures > 5 {
 				c.closeWith(websocket.CloseTryAgainLater, "temporarily unable to replay; reconnect with after_seq")
 				return
 			}
-			time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+			time.Sleep(time.Duration(failures) * 100 * time.Millisecond)
 			continue
 		}
 		c.mu.Lock()
-		// A replay is not a slow consumer: wait for the writer to make room.
 		for len(c.queue)+len(msgs) > c.g.cfg.SendBuffer && !c.closed {
 			c.mu.Unlock()
 			time.Sleep(2 * time.Millisecond)
@@ -187,11 +193,12 @@ func (c *conn) catchUp(convID string) {
 		}
 		if len(msgs) == page {
 			c.mu.Unlock()
-			continue
+			continue // more in the database
 		}
-		// Drain the live events held during the read.
-		slices.SortFunc(cs.pending, func(a, b chorus.Event) int { return int(a.Seq - b.Seq) })
-		gap := false
+		// Caught up with the database: write the live events held meanwhile.
+		slices.SortFunc(cs.pending, func(a, b chorus.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+		room := c.g.cfg.SendBuffer - len(c.queue)
+		gap, full := false, false
 		for _, ev := range cs.pending {
 			if ev.Seq <= cs.lastSeq {
 				continue
@@ -200,6 +207,11 @@ func (c *conn) catchUp(convID string) {
 				gap = true
 				break
 			}
+			if room <= 0 {
+				full = true
+				break
+			}
+			room--
 			cs.lastSeq = ev.Seq
 			actor, connID, _ := strings.Cut(ev.Origin, "|")
 			if connID != "" && connID == c.id {
@@ -207,14 +219,23 @@ func (c *conn) catchUp(convID string) {
 			}
 			c.enqueueLocked(item{frame: ev.Data, conv: convID, seq: ev.Seq, deliver: !strings.HasPrefix(actor, c.p.ActorType()+":")})
 		}
-		if (gap || cs.overflow) && attempt < 5 {
-			cs.overflow = false
+		if full || cs.overflow || (gap && len(msgs) > 0) {
+			// Read the rest from the database.
+			cs.pending, cs.overflow = cs.pending[:0], false
 			c.mu.Unlock()
 			continue
 		}
-		cs.pending = nil
-		cs.overflow = false
-		cs.catchingUp = false
+		if gap {
+			// The database had nothing past lastSeq although a later event
+			// arrived: retry briefly, then go live (the next event re-checks).
+			if failures++; failures <= 5 {
+				c.mu.Unlock()
+				time.Sleep(time.Duration(failures) * 20 * time.Millisecond)
+				continue
+			}
+			c.g.logger.Warn("catch-up gap persists", "conn_id", c.id, "conversation_id", convID, "last_seq", cs.lastSeq)
+		}
+		cs.pending, cs.overflow, cs.catchingUp = nil, false, false
 		c.mu.Unlock()
 		return
 	}
@@ -395,12 +416,28 @@ func DecodeFrame(data []byte) (clientFrame, error) {
 
 // handle processes one client frame.
 func (c *conn) handle(data []byte) {
+	f, err := DecodeFrame(data)
 	if !c.frames.Allow() {
 		c.g.chat.CountLimited("frames_per_connection")
-		c.sendError(&chorus.Error{Code: chorus.ERATELIMITED, Message: "Too many frames; slow down."}, "")
+		if err == nil && f.Type == "message.send" {
+			// A refused send is always answered, so the client can retry it.
+			c.sendError(&chorus.Error{Code: chorus.ERATELIMITED, Message: "Too many frames; slow down."}, f.ClientMsgID)
+			return
+		}
+		// Other frames: one error frame a second at most (a flood is not
+		// answered by a flood); a sustained flood ends the connection.
+		now := time.Now()
+		if now.Sub(c.floodSince) >= time.Second {
+			if c.floodCount > 10*c.g.cfg.FramesPerSecond {
+				c.closeWith(websocket.ClosePolicyViolation, "too many frames")
+				return
+			}
+			c.floodSince, c.floodCount = now, 0
+			c.sendError(&chorus.Error{Code: chorus.ERATELIMITED, Message: "Too many frames; slow down."}, "")
+		}
+		c.floodCount++
 		return
 	}
-	f, err := DecodeFrame(data)
 	if err != nil {
 		c.sendError(err, f.ClientMsgID)
 		return

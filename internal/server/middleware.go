@@ -155,7 +155,11 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.logger.ErrorContext(r.Context(), "panic serving request", "panic", v, "stack", string(debug.Stack()))
+				l := LoggerFrom(r.Context())
+				if l == nil {
+					l = s.logger
+				}
+				l.ErrorContext(r.Context(), "panic serving request", "panic", v, "stack", string(debug.Stack()))
 				writeJSONError(w, http.StatusInternalServerError, chorus.EINTERNAL, "An internal error occurred.")
 			}
 		}()

@@ -72,7 +72,7 @@ func New(cfg Config, logger *slog.Logger) *Server {
 		serveErr: make(chan error, 1),
 	}
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.requestID, s.observe, securityHeaders, s.cors)
+	r.Use(s.requestID, s.recoverer, s.observe, securityHeaders, s.cors)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
