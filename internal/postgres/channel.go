@@ -11,7 +11,7 @@ import (
 
 // ChannelCreate stores c (ids and timestamps set by the caller).
 func (db *DB) ChannelCreate(ctx context.Context, tenantID string, c chorus.Channel) (chorus.Channel, error) {
-	r, err := db.q.ChannelCreate(ctx, db.pool, dbsqlc.ChannelCreateParams{
+	r, err := db.q.ChannelCreate(ctx, db.tenant(tenantID), dbsqlc.ChannelCreateParams{
 		TenantID:       tenantID,
 		ID:             c.ID,
 		Type:           c.Type,
@@ -28,7 +28,7 @@ func (db *DB) ChannelCreate(ctx context.Context, tenantID string, c chorus.Chann
 
 // ChannelGet returns the channel.
 func (db *DB) ChannelGet(ctx context.Context, tenantID, id string) (chorus.Channel, error) {
-	r, err := db.q.ChannelGet(ctx, db.pool, dbsqlc.ChannelGetParams{TenantID: tenantID, ID: id})
+	r, err := db.q.ChannelGet(ctx, db.tenant(tenantID), dbsqlc.ChannelGetParams{TenantID: tenantID, ID: id})
 	if err != nil {
 		return chorus.Channel{}, translate(err, "get", "channel")
 	}
@@ -37,7 +37,7 @@ func (db *DB) ChannelGet(ctx context.Context, tenantID, id string) (chorus.Chann
 
 // ChannelList returns the tenant's channels, oldest first.
 func (db *DB) ChannelList(ctx context.Context, tenantID string) ([]chorus.Channel, error) {
-	rows, err := db.q.ChannelList(ctx, db.pool, tenantID)
+	rows, err := db.q.ChannelList(ctx, db.tenant(tenantID), tenantID)
 	if err != nil {
 		return nil, translate(err, "list", "channels")
 	}
@@ -48,12 +48,15 @@ func (db *DB) ChannelList(ctx context.Context, tenantID string) ([]chorus.Channe
 	return out, nil
 }
 
-// ChannelByWidgetKey finds a channel by its public widget key, across tenants.
+// ChannelByWidgetKey finds a channel by its public widget key, across
+// tenants: the caller does not know the tenant yet. The transaction sets
+// chorus.widget_key instead of a tenant, which row-level security answers
+// with the channel holding that key and nothing else.
 func (db *DB) ChannelByWidgetKey(ctx context.Context, widgetKey string) (chorus.Channel, error) {
 	if widgetKey == "" {
 		return chorus.Channel{}, chorus.Errorf(chorus.ENOTFOUND, "channel not found.")
 	}
-	r, err := db.q.ChannelByWidgetKey(ctx, db.pool, widgetKey)
+	r, err := db.q.ChannelByWidgetKey(ctx, scope{pool: db.pool, name: settingWidgetKey, value: widgetKey}, widgetKey)
 	if err != nil {
 		return chorus.Channel{}, translate(err, "get", "channel")
 	}
@@ -84,7 +87,7 @@ func (db *DB) ContactCreate(ctx context.Context, tenantID string, c chorus.Conta
 			return chorus.Contact{}, fmt.Errorf("postgres: encode contact metadata: %w", err)
 		}
 	}
-	r, err := db.q.ContactCreate(ctx, db.pool, dbsqlc.ContactCreateParams{
+	r, err := db.q.ContactCreate(ctx, db.tenant(tenantID), dbsqlc.ContactCreateParams{
 		TenantID:  tenantID,
 		ID:        c.ID,
 		Name:      c.Name,
@@ -100,7 +103,7 @@ func (db *DB) ContactCreate(ctx context.Context, tenantID string, c chorus.Conta
 
 // ContactGet returns the contact.
 func (db *DB) ContactGet(ctx context.Context, tenantID, id string) (chorus.Contact, error) {
-	r, err := db.q.ContactGet(ctx, db.pool, dbsqlc.ContactGetParams{TenantID: tenantID, ID: id})
+	r, err := db.q.ContactGet(ctx, db.tenant(tenantID), dbsqlc.ContactGetParams{TenantID: tenantID, ID: id})
 	if err != nil {
 		return chorus.Contact{}, translate(err, "get", "contact")
 	}
@@ -111,7 +114,7 @@ func (db *DB) ContactGet(ctx context.Context, tenantID, id string) (chorus.Conta
 // channel. Setting it again for the same contact is a no-op; an identity held
 // by another contact is ECONFLICT.
 func (db *DB) ContactIdentitySet(ctx context.Context, tenantID, contactID, channelID, kind, value string) error {
-	n, err := db.q.ContactIdentitySet(ctx, db.pool, dbsqlc.ContactIdentitySetParams{
+	n, err := db.q.ContactIdentitySet(ctx, db.tenant(tenantID), dbsqlc.ContactIdentitySetParams{
 		TenantID: tenantID, ContactID: contactID, ChannelID: channelID, Kind: kind, Value: value,
 	})
 	if err != nil {
@@ -125,7 +128,7 @@ func (db *DB) ContactIdentitySet(ctx context.Context, tenantID, contactID, chann
 
 // ContactByIdentity finds the contact holding the identity on the channel.
 func (db *DB) ContactByIdentity(ctx context.Context, tenantID, channelID, kind, value string) (chorus.Contact, error) {
-	r, err := db.q.ContactByIdentity(ctx, db.pool, dbsqlc.ContactByIdentityParams{
+	r, err := db.q.ContactByIdentity(ctx, db.tenant(tenantID), dbsqlc.ContactByIdentityParams{
 		TenantID: tenantID, ChannelID: channelID, Kind: kind, Value: value,
 	})
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 // ConversationCreate stores c and its conversation.created outbox row in one
 // statement.
 func (db *DB) ConversationCreate(ctx context.Context, tenantID string, c chorus.Conversation) (chorus.Conversation, error) {
-	r, err := db.q.ConversationCreate(ctx, db.pool, dbsqlc.ConversationCreateParams{
+	r, err := db.q.ConversationCreate(ctx, db.tenant(tenantID), dbsqlc.ConversationCreateParams{
 		TenantID:   tenantID,
 		ID:         c.ID,
 		ChannelID:  c.ChannelID,
@@ -41,7 +41,7 @@ func (db *DB) ConversationCreate(ctx context.Context, tenantID string, c chorus.
 
 // ConversationGet returns the conversation.
 func (db *DB) ConversationGet(ctx context.Context, tenantID, id string) (chorus.Conversation, error) {
-	r, err := db.q.ConversationGet(ctx, db.pool, dbsqlc.ConversationGetParams{TenantID: tenantID, ID: id})
+	r, err := db.q.ConversationGet(ctx, db.tenant(tenantID), dbsqlc.ConversationGetParams{TenantID: tenantID, ID: id})
 	if err != nil {
 		return chorus.Conversation{}, translate(err, "get", "conversation")
 	}
@@ -66,7 +66,7 @@ func (db *DB) ConversationList(ctx context.Context, tenantID string, f chorus.Co
 		}
 		p.HasCursor, p.CursorAt, p.CursorID = true, at, id
 	}
-	rows, err := db.q.ConversationList(ctx, db.pool, p)
+	rows, err := db.q.ConversationList(ctx, db.tenant(tenantID), p)
 	if err != nil {
 		return nil, "", translate(err, "list", "conversations")
 	}
@@ -109,7 +109,7 @@ func decodeCursor(s string) (time.Time, string, error) {
 // writes the conversation.updated outbox row. When it matches nothing, a
 // read tells not found from a failed check.
 func (db *DB) ConversationTransition(ctx context.Context, tenantID, id string, t chorus.Transition) (chorus.Conversation, error) {
-	r, err := db.q.ConversationTransition(ctx, db.pool, dbsqlc.ConversationTransitionParams{
+	r, err := db.q.ConversationTransition(ctx, db.tenant(tenantID), dbsqlc.ConversationTransitionParams{
 		ToStatus:     t.To,
 		AssigneeID:   t.AssigneeID,
 		TeamID:       t.TeamID,
@@ -137,7 +137,7 @@ func (db *DB) ConversationTransition(ctx context.Context, tenantID, id string, t
 
 // QueueList returns queued conversations, oldest queued first.
 func (db *DB) QueueList(ctx context.Context, tenantID string, limit int) ([]chorus.Conversation, error) {
-	rows, err := db.q.ConversationQueueList(ctx, db.pool, dbsqlc.ConversationQueueListParams{
+	rows, err := db.q.ConversationQueueList(ctx, db.tenant(tenantID), dbsqlc.ConversationQueueListParams{
 		TenantID: tenantID, RowLimit: limitOr(limit, 50),
 	})
 	if err != nil {
@@ -153,7 +153,7 @@ func (db *DB) QueueList(ctx context.Context, tenantID string, limit int) ([]chor
 // ContactOpenConversation returns the contact's newest conversation that is
 // not closed.
 func (db *DB) ContactOpenConversation(ctx context.Context, tenantID, contactID string) (chorus.Conversation, error) {
-	r, err := db.q.ConversationOpenByContact(ctx, db.pool, dbsqlc.ConversationOpenByContactParams{
+	r, err := db.q.ConversationOpenByContact(ctx, db.tenant(tenantID), dbsqlc.ConversationOpenByContactParams{
 		TenantID: tenantID, ContactID: contactID,
 	})
 	if err != nil {

@@ -14,7 +14,8 @@ import (
 
 // MessageCreate persists m with one prepared statement (see
 // queries/message.sql): idempotency check, last_seq bump, message and outbox
-// inserts. Only the failure paths cost a second round trip: a unique
+// inserts, sent in one batch behind the tenant's set_config (one round trip,
+// see scope). Only the failure paths cost a second round trip: a unique
 // violation (a concurrent call with the same client_msg_id won) reads the
 // stored message; no row reads the conversation to tell ENOTFOUND, ECONFLICT
 // (closed) and EFORBIDDEN (not the assignee) apart.
@@ -31,7 +32,7 @@ func (db *DB) MessageCreate(ctx context.Context, tenantID string, m chorus.NewMe
 		CreatedAt:            m.CreatedAt,
 	}
 	for attempt := 0; ; attempt++ {
-		r, err := db.q.MessageCreate(ctx, db.pool, p)
+		r, err := db.q.MessageCreate(ctx, db.tenant(tenantID), p)
 		switch {
 		case err == nil:
 			return toMessage(&dbsqlc.Message{
@@ -40,7 +41,7 @@ func (db *DB) MessageCreate(ctx context.Context, tenantID string, m chorus.NewMe
 				CreatedAt: r.CreatedAt, DeliveredAt: r.DeliveredAt, ReadAt: r.ReadAt,
 			}), r.Created, nil
 		case isUniqueViolation(err):
-			stored, gerr := db.q.MessageGetByClientMsgID(ctx, db.pool, dbsqlc.MessageGetByClientMsgIDParams{
+			stored, gerr := db.q.MessageGetByClientMsgID(ctx, db.tenant(tenantID), dbsqlc.MessageGetByClientMsgIDParams{
 				TenantID: tenantID, ConversationID: m.ConversationID, ClientMsgID: m.ClientMsgID,
 			})
 			if errors.Is(gerr, pgx.ErrNoRows) {
@@ -54,7 +55,7 @@ func (db *DB) MessageCreate(ctx context.Context, tenantID string, m chorus.NewMe
 		case !errors.Is(err, pgx.ErrNoRows):
 			return chorus.Message{}, false, translate(err, "create", "message")
 		}
-		c, err := db.q.ConversationSendCheck(ctx, db.pool, dbsqlc.ConversationSendCheckParams{TenantID: tenantID, ID: m.ConversationID})
+		c, err := db.q.ConversationSendCheck(ctx, db.tenant(tenantID), dbsqlc.ConversationSendCheckParams{TenantID: tenantID, ID: m.ConversationID})
 		if err != nil {
 			return chorus.Message{}, false, translate(err, "get", "conversation")
 		}
@@ -74,7 +75,7 @@ func (db *DB) MessageCreate(ctx context.Context, tenantID string, m chorus.NewMe
 
 // MessageList returns messages with seq > afterSeq ordered by seq.
 func (db *DB) MessageList(ctx context.Context, tenantID, conversationID string, afterSeq int64, limit int) ([]chorus.Message, error) {
-	rows, err := db.q.MessageList(ctx, db.pool, dbsqlc.MessageListParams{
+	rows, err := db.q.MessageList(ctx, db.tenant(tenantID), dbsqlc.MessageListParams{
 		TenantID: tenantID, ConversationID: conversationID, AfterSeq: afterSeq, RowLimit: limitOr(limit, 50),
 	})
 	if err != nil {
@@ -97,7 +98,7 @@ func (db *DB) MessageMarkReceipt(ctx context.Context, tenantID, conversationID s
 	isRead := kind == chorus.ReceiptRead
 	var mark int64
 	var moved bool
-	err := db.WithTx(ctx, func(tx pgx.Tx) error {
+	err := db.WithTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
 		c, err := db.q.ConversationSendCheck(ctx, tx, dbsqlc.ConversationSendCheckParams{TenantID: tenantID, ID: conversationID})
 		if err != nil {
 			return translate(err, "get", "conversation")

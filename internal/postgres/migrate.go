@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -25,25 +25,23 @@ type MigrationStatus struct {
 }
 
 // Migrate applies the pending migrations to the database at url (chorus
-// migrate up).
+// migrate up), as the connecting user.
 func Migrate(ctx context.Context, url string, logger *slog.Logger) error {
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return fmt.Errorf("postgres: open pool: %w", err)
+		return fmt.Errorf("postgres: parse url: %w", err)
 	}
-	defer pool.Close()
-	return migratePool(ctx, pool, logger)
+	return migrateConn(ctx, cfg, logger)
 }
 
 // MigrateStatus lists every known migration and whether it is applied
 // (chorus migrate status).
 func MigrateStatus(ctx context.Context, url string, logger *slog.Logger) ([]MigrationStatus, error) {
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: open pool: %w", err)
+		return nil, fmt.Errorf("postgres: parse url: %w", err)
 	}
-	defer pool.Close()
-	sqlDB := stdlib.OpenDBFromPool(pool)
+	sqlDB := stdlib.OpenDB(*cfg)
 	defer sqlDB.Close()
 	p, err := newProvider(sqlDB, logger)
 	if err != nil {
@@ -65,12 +63,17 @@ func MigrateStatus(ctx context.Context, url string, logger *slog.Logger) ([]Migr
 	return out, nil
 }
 
-// migratePool applies the pending migrations through pool. The goose session
-// locker holds a PostgreSQL advisory lock for the whole run, so a second
-// process waits and then finds nothing to apply.
-func migratePool(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
-	sqlDB := stdlib.OpenDBFromPool(pool)
+// migrateConn applies the pending migrations on connections of their own
+// made with cfg, as the connecting user (the owner of the tables): never
+// through the application pool, whose connections have switched to AppRole.
+// The goose session locker holds a PostgreSQL advisory lock for the whole
+// run, so a second process waits and then finds nothing to apply.
+func migrateConn(ctx context.Context, cfg *pgx.ConnConfig, logger *slog.Logger) error {
+	sqlDB := stdlib.OpenDB(*cfg)
 	defer sqlDB.Close()
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
 	p, err := newProvider(sqlDB, logger)
 	if err != nil {
 		return err

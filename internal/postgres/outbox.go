@@ -11,9 +11,11 @@ import (
 
 // OutboxFetch returns up to limit of the oldest outbox rows of all tenants.
 // Payloads are the JSON of the changed object (chorus.Message or
-// chorus.Conversation field names).
+// chorus.Conversation field names). The transaction sets chorus.scope =
+// 'outbox' instead of a tenant: row-level security then admits every
+// tenant's outbox rows (and no other table's) for reading and deleting.
 func (db *DB) OutboxFetch(ctx context.Context, limit int) ([]chorus.OutboxEvent, error) {
-	rows, err := db.q.OutboxFetch(ctx, db.pool, limitOr(limit, 100))
+	rows, err := db.q.OutboxFetch(ctx, db.outbox(), limitOr(limit, 100))
 	if err != nil {
 		return nil, translate(err, "fetch", "outbox")
 	}
@@ -26,12 +28,12 @@ func (db *DB) OutboxFetch(ctx context.Context, limit int) ([]chorus.OutboxEvent,
 	return out, nil
 }
 
-// OutboxDelete removes processed rows.
+// OutboxDelete removes processed rows, of any tenant (see OutboxFetch).
 func (db *DB) OutboxDelete(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return translate(db.q.OutboxDelete(ctx, db.pool, ids), "delete", "outbox rows")
+	return translate(db.q.OutboxDelete(ctx, db.outbox(), ids), "delete", "outbox rows")
 }
 
 // AuditAppend appends an entry to the audit log.
@@ -44,7 +46,7 @@ func (db *DB) AuditAppend(ctx context.Context, tenantID string, e chorus.AuditEn
 	if at.IsZero() {
 		at = time.Now()
 	}
-	err := db.q.AuditAppend(ctx, db.pool, dbsqlc.AuditAppendParams{
+	err := db.q.AuditAppend(ctx, db.tenant(tenantID), dbsqlc.AuditAppendParams{
 		TenantID:   tenantID,
 		ActorType:  e.Actor.Type,
 		ActorID:    e.Actor.ID,
@@ -60,7 +62,7 @@ func (db *DB) AuditAppend(ctx context.Context, tenantID string, e chorus.AuditEn
 // AuditList returns entries newest first with id < beforeID (0: from the
 // newest).
 func (db *DB) AuditList(ctx context.Context, tenantID string, beforeID int64, limit int) ([]chorus.AuditEntry, error) {
-	rows, err := db.q.AuditList(ctx, db.pool, dbsqlc.AuditListParams{TenantID: tenantID, BeforeID: beforeID, RowLimit: limitOr(limit, 50)})
+	rows, err := db.q.AuditList(ctx, db.tenant(tenantID), dbsqlc.AuditListParams{TenantID: tenantID, BeforeID: beforeID, RowLimit: limitOr(limit, 50)})
 	if err != nil {
 		return nil, translate(err, "list", "audit entries")
 	}

@@ -33,14 +33,21 @@ type DB struct {
 var _ chorus.Store = (*DB)(nil)
 
 // Open connects to url (a postgres:// URL or DSN; pool_max_conns and the
-// other pgxpool parameters are honoured), pings the server and applies the
-// pending migrations under an advisory lock, so that processes starting
-// together against an empty database apply the schema once.
+// other pgxpool parameters are honoured), applies the pending migrations as
+// the connecting user under an advisory lock, so that processes starting
+// together against an empty database apply the schema once, then opens the
+// pool whose connections run as AppRole (see rls.go) and pings it. The
+// connecting user must be allowed to SET ROLE AppRole: a superuser, or the
+// user that applied migration 0002 (which makes it a member).
 func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", err)
 	}
+	if err := migrateConn(ctx, cfg.ConnConfig, logger); err != nil {
+		return nil, err
+	}
+	cfg.AfterConnect = afterConnect
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open pool: %w", err)
@@ -49,14 +56,12 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: ping: %w", err)
 	}
-	if err := migratePool(ctx, pool, logger); err != nil {
-		pool.Close()
-		return nil, err
-	}
 	return &DB{pool: pool, q: dbsqlc.New(), logger: logger}, nil
 }
 
-// Pool returns the underlying pool (for metrics and tests).
+// Pool returns the underlying pool (for metrics and tests). Its connections
+// run as AppRole with no tenant set: tenant tables look empty through it
+// outside WithTenantTx.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Stats returns a snapshot of the pool's statistics.
@@ -77,7 +82,8 @@ func (db *DB) Close() error {
 }
 
 // WithTx runs fn in a transaction: it commits when fn returns nil and rolls
-// back otherwise (fn's error is returned as is).
+// back otherwise (fn's error is returned as is). No tenant is set, so
+// row-level security hides every tenant row from fn: use WithTenantTx.
 func (db *DB) WithTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {

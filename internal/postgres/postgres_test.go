@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/enkisys/chorus/internal/chorus"
 	"github.com/enkisys/chorus/internal/chorustest"
@@ -19,12 +20,41 @@ import (
 // openStore opens a migrated store on a fresh database, closed with the test.
 func openStore(t testing.TB) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(context.Background(), chorustest.PostgresURL(t), chorustest.Logger(t))
+	db, _ := openStoreURL(t)
+	return db
+}
+
+// openStoreURL is openStore that also returns the database URL.
+func openStoreURL(t testing.TB) (*postgres.DB, string) {
+	t.Helper()
+	url := chorustest.PostgresURL(t)
+	db, err := postgres.Open(context.Background(), url, chorustest.Logger(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return db, url
+}
+
+// admin connects to url as the connecting user (the superuser the tests run
+// as, who bypasses row-level security), closed with the test.
+func admin(t testing.TB, url string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// tenantRow reads one row through the store's pool, as the application
+// role, in a transaction scoped to tenant.
+func tenantRow(t *testing.T, db *postgres.DB, tenant, sql string, args []any, dest ...any) {
+	t.Helper()
+	must(t, db.WithTenantTx(context.Background(), tenant, func(tx pgx.Tx) error {
+		return tx.QueryRow(context.Background(), sql, args...).Scan(dest...)
+	}))
 }
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 678901000, time.UTC)
@@ -80,6 +110,15 @@ func must(t testing.TB, err error) {
 	}
 }
 
+// wantSQLState fails unless err carries the PostgreSQL error code.
+func wantSQLState(t *testing.T, err error, code string) {
+	t.Helper()
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != code {
+		t.Fatalf("error %v, want SQLSTATE %s", err, code)
+	}
+}
+
 func wantCode(t *testing.T, err error, code string) {
 	t.Helper()
 	if got := chorus.ErrorCode(err); got != code {
@@ -112,10 +151,12 @@ func TestOpenConcurrentMigratesOnce(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = dbs[i].Close() })
 	}
-	var applied int
-	must(t, dbs[0].Pool().QueryRow(ctx, "SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied").Scan(&applied))
-	if applied != 1 {
-		t.Errorf("migration 1 recorded %d times, want 1", applied)
+	for version := 1; version <= 2; version++ {
+		var applied int
+		must(t, admin(t, url).QueryRow(ctx, "SELECT count(*) FROM goose_db_version WHERE version_id = $1 AND is_applied", version).Scan(&applied))
+		if applied != 1 {
+			t.Errorf("migration %d recorded %d times, want 1", version, applied)
+		}
 	}
 	// Both pools work against the migrated schema.
 	for i, db := range dbs {
@@ -179,36 +220,41 @@ func TestWithTx(t *testing.T) {
 	db := openStore(t)
 	ctx := context.Background()
 	boom := errors.New("boom")
-	err := db.WithTx(ctx, func(tx pgx.Tx) error {
+	err := db.WithTenantTx(ctx, "rolled", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "INSERT INTO tenants (id, name) VALUES ('rolled', 'x')"); err != nil {
 			return err
 		}
 		return boom
 	})
 	if !errors.Is(err, boom) {
-		t.Fatalf("WithTx error = %v, want boom", err)
+		t.Fatalf("WithTenantTx error = %v, want boom", err)
 	}
 	_, err = db.TenantGet(ctx, "rolled")
 	wantCode(t, err, chorus.ENOTFOUND)
-	must(t, db.WithTx(ctx, func(tx pgx.Tx) error {
+	must(t, db.WithTenantTx(ctx, "kept", func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "INSERT INTO tenants (id, name) VALUES ('kept', 'x')")
 		return err
 	}))
 	_, err = db.TenantGet(ctx, "kept")
 	must(t, err)
+	// Without a tenant, the same insert is refused.
+	err = db.WithTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO tenants (id, name) VALUES ('none', 'x')")
+		return err
+	})
+	wantSQLState(t, err, "42501")
 }
 
 // lastSeq reads last_seq and the message count, which must agree (no gaps).
 func lastSeq(t *testing.T, f fixture) (last int64, count int64) {
 	t.Helper()
-	ctx := context.Background()
-	must(t, f.db.Pool().QueryRow(ctx, "SELECT last_seq FROM live_chat_sessions WHERE id = $1", f.conv.ID).Scan(&last))
-	must(t, f.db.Pool().QueryRow(ctx, "SELECT count(*) FROM messages WHERE conversation_id = $1", f.conv.ID).Scan(&count))
+	tenantRow(t, f.db, f.tenant, "SELECT last_seq FROM live_chat_sessions WHERE id = $1", []any{f.conv.ID}, &last)
+	tenantRow(t, f.db, f.tenant, "SELECT count(*) FROM messages WHERE conversation_id = $1", []any{f.conv.ID}, &count)
 	return last, count
 }
 
 func TestMessageCreate(t *testing.T) {
-	db := openStore(t)
+	db, url := openStoreURL(t)
 	ctx := context.Background()
 
 	t.Run("SeqAndOutbox", func(t *testing.T) {
@@ -221,7 +267,7 @@ func TestMessageCreate(t *testing.T) {
 			}
 		}
 		var payload []byte
-		must(t, db.Pool().QueryRow(ctx, "SELECT payload FROM outbox WHERE tenant_id = $1 AND kind = 'message.created' ORDER BY id DESC LIMIT 1", f.tenant).Scan(&payload))
+		tenantRow(t, db, f.tenant, "SELECT payload FROM outbox WHERE tenant_id = $1 AND kind = 'message.created' ORDER BY id DESC LIMIT 1", []any{f.tenant}, &payload)
 		var got chorus.Message
 		must(t, json.Unmarshal(payload, &got))
 		if got.Seq != 3 || got.ConversationID != f.conv.ID || got.ClientMsgID != "c3" || !got.CreatedAt.Equal(t0) {
@@ -299,8 +345,14 @@ func TestMessageCreate(t *testing.T) {
 		f := setup(t, db, chorus.StatusQueued, nil)
 		tx, err := db.Pool().Begin(ctx)
 		must(t, err)
-		_, err = tx.Exec(ctx, "SELECT 1 FROM live_chat_sessions WHERE id = $1 FOR UPDATE", f.conv.ID)
-		must(t, err)
+		defer func() { _ = tx.Rollback(ctx) }()
+		var locked int
+		must(t, tx.QueryRow(ctx, "SELECT set_config('chorus.tenant_id', $1, true)", f.tenant).Scan(new(string)))
+		must(t, tx.QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM live_chat_sessions WHERE id = $1 FOR UPDATE) l", f.conv.ID).Scan(&locked))
+		if locked != 1 {
+			t.Fatalf("locked %d conversations, want 1", locked)
+		}
+		watch := admin(t, url)
 		type result struct {
 			m       chorus.Message
 			created bool
@@ -317,7 +369,7 @@ func TestMessageCreate(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			var waiting int
-			must(t, db.Pool().QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()").Scan(&waiting))
+			must(t, watch.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()").Scan(&waiting))
 			if waiting == 2 {
 				break
 			}

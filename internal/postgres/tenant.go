@@ -10,7 +10,7 @@ import (
 
 // TenantEnsure creates the tenant if it does not exist and returns it.
 func (db *DB) TenantEnsure(ctx context.Context, id, name string) (chorus.Tenant, error) {
-	if err := db.q.TenantEnsure(ctx, db.pool, dbsqlc.TenantEnsureParams{ID: id, Name: name}); err != nil {
+	if err := db.q.TenantEnsure(ctx, db.tenant(id), dbsqlc.TenantEnsureParams{ID: id, Name: name}); err != nil {
 		return chorus.Tenant{}, translate(err, "ensure", "tenant")
 	}
 	return db.TenantGet(ctx, id)
@@ -18,7 +18,7 @@ func (db *DB) TenantEnsure(ctx context.Context, id, name string) (chorus.Tenant,
 
 // TenantGet returns the tenant.
 func (db *DB) TenantGet(ctx context.Context, id string) (chorus.Tenant, error) {
-	t, err := db.q.TenantGet(ctx, db.pool, id)
+	t, err := db.q.TenantGet(ctx, db.tenant(id), id)
 	if err != nil {
 		return chorus.Tenant{}, translate(err, "get", "tenant")
 	}
@@ -28,7 +28,7 @@ func (db *DB) TenantGet(ctx context.Context, id string) (chorus.Tenant, error) {
 // AgentEnsure creates the agent if missing, or updates its name, e-mail and
 // roles when the given ones are non-empty and differ.
 func (db *DB) AgentEnsure(ctx context.Context, tenantID string, a chorus.Agent) (chorus.Agent, error) {
-	err := db.q.AgentEnsure(ctx, db.pool, dbsqlc.AgentEnsureParams{
+	err := db.q.AgentEnsure(ctx, db.tenant(tenantID), dbsqlc.AgentEnsureParams{
 		TenantID: tenantID,
 		ID:       a.ID,
 		Name:     a.Name,
@@ -45,7 +45,7 @@ func (db *DB) AgentEnsure(ctx context.Context, tenantID string, a chorus.Agent) 
 // AgentCreate creates a standalone account; ECONFLICT when the id or the
 // e-mail is taken.
 func (db *DB) AgentCreate(ctx context.Context, tenantID string, a chorus.Agent, passwordHash string) (chorus.Agent, error) {
-	err := db.q.AgentCreate(ctx, db.pool, dbsqlc.AgentCreateParams{
+	err := db.q.AgentCreate(ctx, db.tenant(tenantID), dbsqlc.AgentCreateParams{
 		TenantID:     tenantID,
 		ID:           a.ID,
 		Name:         a.Name,
@@ -63,7 +63,7 @@ func (db *DB) AgentCreate(ctx context.Context, tenantID string, a chorus.Agent, 
 
 // AgentGet returns the agent with its active conversations counted.
 func (db *DB) AgentGet(ctx context.Context, tenantID, id string) (chorus.Agent, error) {
-	r, err := db.q.AgentGet(ctx, db.pool, dbsqlc.AgentGetParams{TenantID: tenantID, ID: id})
+	r, err := db.q.AgentGet(ctx, db.tenant(tenantID), dbsqlc.AgentGetParams{TenantID: tenantID, ID: id})
 	if err != nil {
 		return chorus.Agent{}, translate(err, "get", "agent")
 	}
@@ -72,7 +72,7 @@ func (db *DB) AgentGet(ctx context.Context, tenantID, id string) (chorus.Agent, 
 
 // AgentList returns the tenant's agents ordered by name, then id.
 func (db *DB) AgentList(ctx context.Context, tenantID string) ([]chorus.Agent, error) {
-	rows, err := db.q.AgentList(ctx, db.pool, tenantID)
+	rows, err := db.q.AgentList(ctx, db.tenant(tenantID), tenantID)
 	if err != nil {
 		return nil, translate(err, "list", "agents")
 	}
@@ -88,7 +88,7 @@ func (db *DB) AgentCredentials(ctx context.Context, tenantID, email string) (cho
 	if email == "" {
 		return chorus.Agent{}, "", chorus.Errorf(chorus.ENOTFOUND, "agent not found.")
 	}
-	r, err := db.q.AgentCredentials(ctx, db.pool, dbsqlc.AgentCredentialsParams{TenantID: tenantID, Email: email})
+	r, err := db.q.AgentCredentials(ctx, db.tenant(tenantID), dbsqlc.AgentCredentialsParams{TenantID: tenantID, Email: email})
 	if err != nil {
 		return chorus.Agent{}, "", translate(err, "get", "agent")
 	}
@@ -102,7 +102,7 @@ func (db *DB) AgentCredentials(ctx context.Context, tenantID, email string) (cho
 // AgentSetStatus sets the availability and appends to its history in one
 // statement.
 func (db *DB) AgentSetStatus(ctx context.Context, tenantID, id, status string) (chorus.Agent, error) {
-	n, err := db.q.AgentSetStatus(ctx, db.pool, dbsqlc.AgentSetStatusParams{TenantID: tenantID, ID: id, Status: status})
+	n, err := db.q.AgentSetStatus(ctx, db.tenant(tenantID), dbsqlc.AgentSetStatusParams{TenantID: tenantID, ID: id, Status: status})
 	if err != nil {
 		return chorus.Agent{}, translate(err, "set", "agent status")
 	}
@@ -114,7 +114,7 @@ func (db *DB) AgentSetStatus(ctx context.Context, tenantID, id, status string) (
 
 // AgentSetPassword replaces an agent's password hash.
 func (db *DB) AgentSetPassword(ctx context.Context, tenantID, id, passwordHash string) error {
-	n, err := db.q.AgentSetPassword(ctx, db.pool, dbsqlc.AgentSetPasswordParams{TenantID: tenantID, ID: id, PasswordHash: passwordHash})
+	n, err := db.q.AgentSetPassword(ctx, db.tenant(tenantID), dbsqlc.AgentSetPasswordParams{TenantID: tenantID, ID: id, PasswordHash: passwordHash})
 	if err != nil {
 		return translate(err, "set", "agent password")
 	}
@@ -141,7 +141,7 @@ func toAgent(r *dbsqlc.AgentGetRow) chorus.Agent {
 // AgentStatusHistory returns the statuses recorded by AgentSetStatus for the
 // agent, oldest first (storetest.StatusHistorian).
 func (db *DB) AgentStatusHistory(ctx context.Context, tenantID, agentID string) ([]string, error) {
-	rows, err := db.q.AgentAvailabilityList(ctx, db.pool, dbsqlc.AgentAvailabilityListParams{TenantID: tenantID, AgentID: agentID})
+	rows, err := db.q.AgentAvailabilityList(ctx, db.tenant(tenantID), dbsqlc.AgentAvailabilityListParams{TenantID: tenantID, AgentID: agentID})
 	if err != nil {
 		return nil, translate(err, "list", "agent status history")
 	}
