@@ -82,5 +82,7 @@ func (b *receiptBatcher) flush() {
 	wg.Wait()
 }
 
-// receiptWorkers bounds the receipts recorded at once.
-const receiptWorkers = 32
+// receiptWorkers bounds the receipts recorded at once: a few, so that a
+// flush never floods the store's single writer ahead of messages (with
+// SQLite, queued receipts would otherwise delay the messages behind them).
+const receiptWorkers = 2

@@ -231,7 +231,7 @@ func (db *DB) lock(ctx context.Context) error {
 func (db *DB) unlock() { <-db.wlock }
 
 // maxBatch bounds how many writes share one transaction (group commit).
-const maxBatch = 128
+const maxBatch = 32
 
 // writeReq is one write waiting for a transaction.
 type writeReq struct {
