@@ -18,8 +18,8 @@ import (
 
 // Defaults.
 const (
-	IntervalDefault  = 250 * time.Millisecond
-	BatchSizeDefault = 500
+	IntervalDefault  = 100 * time.Millisecond
+	BatchSizeDefault = 100
 )
 
 // Handler processes one outbox event. An error keeps the event for a retry.
@@ -55,6 +55,9 @@ func New(store chorus.OutboxStore, reg prometheus.Registerer, logger *slog.Logge
 	}
 	return w
 }
+
+// ProcessedMetric is the counter of processed events by kind (for tests).
+func (w *Worker) ProcessedMetric() *prometheus.CounterVec { return w.processed }
 
 // Start runs the drain loop in the background.
 func (w *Worker) Start(context.Context) error {
