@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	neturl "net/url"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -430,4 +432,75 @@ func TestScopeSettingIsTransactionLocal(t *testing.T) {
 		t.Errorf("ConversationList = %d conversations, want 1", len(list))
 	}
 	wantCode(t, db.AgentSetPassword(ctx, f.tenant, "nobody", "x"), chorus.ENOTFOUND)
+}
+
+// TestNonSuperuserOwner deploys the way a managed database is often set up:
+// the connecting user is not a superuser but owns the database (and so the
+// tables it migrates), with CREATEROLE so that the migration can make it a
+// member of the application role. The store works, the pool runs as the
+// application role, and FORCE ROW LEVEL SECURITY holds the owner itself to
+// the policies when it connects directly.
+func TestNonSuperuserOwner(t *testing.T) {
+	base := os.Getenv(chorustest.EnvDatabaseURL)
+	if base == "" {
+		t.Skip("set " + chorustest.EnvDatabaseURL)
+	}
+	ctx := context.Background()
+	owner := "chorus_t_owner_" + chorustest.RandomSuffix(6)
+	root := admin(t, base)
+	_, err := root.Exec(ctx, "CREATE ROLE "+owner+" LOGIN CREATEROLE")
+	must(t, err)
+	// Registered before the database exists, so it runs after the database
+	// is dropped (cleanups run last first).
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			t.Logf("drop role %s: %v", owner, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP ROLE IF EXISTS "+owner); err != nil {
+			t.Logf("drop role %s: %v", owner, err)
+		}
+	})
+	dbURL := chorustest.PostgresURL(t)
+	u, err := neturl.Parse(dbURL)
+	must(t, err)
+	_, err = root.Exec(ctx, "ALTER DATABASE "+strings.TrimPrefix(u.Path, "/")+" OWNER TO "+owner)
+	must(t, err)
+	u.User = neturl.User(owner)
+
+	db, err := postgres.Open(ctx, u.String(), chorustest.Logger(t))
+	must(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	var currentUser string
+	must(t, db.Pool().QueryRow(ctx, "SELECT current_user").Scan(&currentUser))
+	if currentUser != postgres.AppRole {
+		t.Fatalf("pooled connections run as %q, want %q", currentUser, postgres.AppRole)
+	}
+	a, b := twoTenants(t, db)
+	var seen []string
+	must(t, db.WithTenantTx(ctx, a.tenant, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, "SELECT DISTINCT tenant_id FROM messages")
+		if err != nil {
+			return err
+		}
+		seen, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	}))
+	if !slices.Equal(seen, []string{a.tenant}) {
+		t.Errorf("tenant %s sees the messages of %q, want only its own (not %s)", a.tenant, seen, b.tenant)
+	}
+
+	direct := admin(t, u.String())
+	var tableOwner string
+	must(t, direct.QueryRow(ctx, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'messages'").Scan(&tableOwner))
+	if tableOwner != owner {
+		t.Fatalf("messages is owned by %s, want %s", tableOwner, owner)
+	}
+	var n int
+	must(t, direct.QueryRow(ctx, "SELECT count(*) FROM messages").Scan(&n))
+	if n != 0 {
+		t.Errorf("the owner, with no tenant set, sees %d messages, want 0 (FORCE ROW LEVEL SECURITY)", n)
+	}
 }

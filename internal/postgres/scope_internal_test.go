@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"net/url"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -13,7 +14,14 @@ import (
 // TestScopeErrors: every path through scope reports the statement's error
 // and gives the connection back (the pool has one, and each step needs it).
 func TestScopeErrors(t *testing.T) {
-	db, err := Open(context.Background(), chorustest.PostgresURL(t)+"&pool_max_conns=1", chorustest.Logger(t))
+	u, err := url.Parse(chorustest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "1")
+	u.RawQuery = q.Encode()
+	db, err := Open(context.Background(), u.String(), chorustest.Logger(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
