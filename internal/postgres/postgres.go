@@ -11,11 +11,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 
 	"github.com/enkisys/chorus/internal/chorus"
 	"github.com/enkisys/chorus/internal/postgres/internal/dbsqlc"
@@ -130,7 +135,31 @@ func translate(err error, verb, noun string) error {
 			return chorus.Errorf(chorus.ENOTFOUND, "%s: a referenced object was not found.", noun)
 		}
 	}
-	return fmt.Errorf("postgres: %s %s: %w", verb, noun, err)
+	wrapped := fmt.Errorf("postgres: %s %s: %w", verb, noun, err)
+	if unavailable(err) {
+		// Retryable: the client is told to try again (503 / "unavailable"),
+		// and the log keeps the cause.
+		return errors.Join(errUnavailable, wrapped)
+	}
+	return wrapped
+}
+
+var errUnavailable = chorus.Errorf(chorus.EUNAVAILABLE, "The database is unavailable; retry shortly.")
+
+// unavailable reports whether err means the database could not be reached
+// or went away (as opposed to a query that failed).
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exception; 57P01-57P03: shutdown, cannot connect now.
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, puddle.ErrClosedPool) // shutting down
 }
 
 func isUniqueViolation(err error) bool {
