@@ -32,25 +32,25 @@ func (m *Module) Stop(context.Context) error { return nil }
 
 // Routes mounts the REST API on r (the /api/v1 router): one readable table.
 func (m *Module) Routes(r chi.Router) {
-	r.Post("/auth/login", m.login)
-	r.Post("/widget/sessions", m.createWidgetSession)
+	r.Post("/auth/login", withBody(m.login))
+	r.Post("/widget/sessions", withBody(m.createWidgetSession))
 	r.Group(func(r chi.Router) {
 		r.Use(m.authn, m.tenantLimit)
 		r.Get("/me", m.me)
 		r.Get("/conversations", m.listConversations)
 		r.Get("/conversations/{id}", m.getConversation)
 		r.Get("/conversations/{id}/messages", m.listMessages)
-		r.Post("/conversations/{id}/messages", m.sendMessage)
-		r.Post("/conversations/{id}/read", m.markRead)
+		r.Post("/conversations/{id}/messages", withBody(m.sendMessage))
+		r.Post("/conversations/{id}/read", withBody(m.markRead))
 		r.Post("/conversations/{id}/accept", m.accept)
-		r.Post("/conversations/{id}/transfer", m.transfer)
+		r.Post("/conversations/{id}/transfer", withBody(m.transfer))
 		r.Post("/conversations/{id}/close", m.close)
 		r.Get("/queue", m.queue)
 		r.Get("/agents", m.listAgents)
-		r.Post("/agents", m.createAgent)
-		r.Put("/agents/me/status", m.setStatus)
+		r.Post("/agents", withBody(m.createAgent))
+		r.Put("/agents/me/status", withBody(m.setStatus))
 		r.Get("/channels", m.listChannels)
-		r.Post("/channels", m.createChannel)
+		r.Post("/channels", withBody(m.createChannel))
 		r.Get("/audit", m.auditLog)
 	})
 }
@@ -86,50 +86,73 @@ func principal(r *http.Request) chorus.Principal {
 	return p
 }
 
-func queryInt(r *http.Request, name string) (int64, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return 0, nil
+// queryInts reads integer query parameters (0 when absent).
+func queryInts(r *http.Request, names ...string) ([]int64, error) {
+	out := make([]int64, len(names))
+	for i, name := range names {
+		v := r.URL.Query().Get(name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, chorus.Errorf(chorus.EINVALID, "%s: must be an integer.", name)
+		}
+		out[i] = n
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, chorus.Errorf(chorus.EINVALID, "%s: must be an integer.", name)
-	}
-	return n, nil
+	return out, nil
 }
 
-func (m *Module) login(w http.ResponseWriter, r *http.Request) {
-	var req LoginRequest
-	if err := server.Decode(r, &req); err != nil {
+// pageLimit bounds a limit parameter before the service clamps it.
+func pageLimit(n int64) int { return int(min(max(n, 0), 1000)) }
+
+// withBody decodes the JSON body into a T and calls h; a bad body is
+// answered here (400 naming the problem, 413 over the limit).
+func withBody[T any](h func(w http.ResponseWriter, r *http.Request, req T)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req T
+		if err := server.Decode(r, &req); err != nil {
+			server.WriteError(w, r, err)
+			return
+		}
+		h(w, r, req)
+	}
+}
+
+func respond(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
+	if err != nil {
 		server.WriteError(w, r, err)
 		return
 	}
+	server.WriteJSON(w, status, v)
+}
+
+// respondItems writes {"items": [...]}, an empty list rather than null.
+func respondItems[T any](w http.ResponseWriter, r *http.Request, items []T, err error) {
+	if items == nil {
+		items = []T{}
+	}
+	respond(w, r, http.StatusOK, map[string]any{"items": items}, err)
+}
+
+func (m *Module) login(w http.ResponseWriter, r *http.Request, req LoginRequest) {
 	res, err := m.svc.Login(r.Context(), req, ClientIP(r))
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
+	if err == nil {
+		server.AnnotateTenant(r.Context(), res.Agent.TenantID)
 	}
-	server.AnnotateTenant(r.Context(), res.Agent.TenantID)
-	server.WriteJSON(w, http.StatusOK, res)
+	respond(w, r, http.StatusOK, res, err)
 }
 
-func (m *Module) createWidgetSession(w http.ResponseWriter, r *http.Request) {
-	var req WidgetSessionRequest
-	if err := server.Decode(r, &req); err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
+func (m *Module) createWidgetSession(w http.ResponseWriter, r *http.Request, req WidgetSessionRequest) {
 	origin := r.Header.Get("Origin")
 	if SameOrigin(r, origin) {
 		origin = ""
 	}
 	res, err := m.svc.CreateWidgetSession(r.Context(), req, origin, ClientIP(r))
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
+	if err == nil {
+		server.AnnotateTenant(r.Context(), res.TenantID)
 	}
-	server.AnnotateTenant(r.Context(), res.TenantID)
-	server.WriteJSON(w, http.StatusCreated, res)
+	respond(w, r, http.StatusCreated, res, err)
 }
 
 func (m *Module) me(w http.ResponseWriter, r *http.Request) {
@@ -138,14 +161,14 @@ func (m *Module) me(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Module) listConversations(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, err := queryInt(r, "limit")
+	n, err := queryInts(r, "limit")
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
 	}
+	q := r.URL.Query()
 	items, next, err := m.svc.ListConversations(r.Context(), principal(r), chorus.ConversationFilter{
-		Status: q.Get("status"), AssigneeID: q.Get("assignee_id"), Limit: int(limit), Cursor: q.Get("cursor"),
+		Status: q.Get("status"), AssigneeID: q.Get("assignee_id"), Limit: pageLimit(n[0]), Cursor: q.Get("cursor"),
 	})
 	if items == nil {
 		items = []chorus.Conversation{}
@@ -159,32 +182,21 @@ func (m *Module) getConversation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Module) listMessages(w http.ResponseWriter, r *http.Request) {
-	after, err := queryInt(r, "after_seq")
+	n, err := queryInts(r, "after_seq", "limit")
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
 	}
-	limit, err := queryInt(r, "limit")
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
-	items, err := m.svc.ListMessages(r.Context(), principal(r), chi.URLParam(r, "id"), after, int(min(max(limit, 0), 1000)))
-	if items == nil {
-		items = []chorus.Message{}
-	}
-	respond(w, r, http.StatusOK, map[string]any{"items": items}, err)
+	items, err := m.svc.ListMessages(r.Context(), principal(r), chi.URLParam(r, "id"), n[0], pageLimit(n[1]))
+	respondItems(w, r, items, err)
 }
 
-func (m *Module) sendMessage(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		ClientMsgID string `json:"client_msg_id"`
-		Body        string `json:"body"`
-	}
-	if err := server.Decode(r, &req); err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
+type sendRequest struct {
+	ClientMsgID string `json:"client_msg_id"`
+	Body        string `json:"body"`
+}
+
+func (m *Module) sendMessage(w http.ResponseWriter, r *http.Request, req sendRequest) {
 	msg, created, err := m.svc.SendMessage(r.Context(), principal(r), chi.URLParam(r, "id"), req.ClientMsgID, req.Body, "")
 	status := http.StatusOK
 	if created {
@@ -193,14 +205,11 @@ func (m *Module) sendMessage(w http.ResponseWriter, r *http.Request) {
 	respond(w, r, status, msg, err)
 }
 
-func (m *Module) markRead(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Seq int64 `json:"seq"`
-	}
-	if err := server.Decode(r, &req); err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
+type readRequest struct {
+	Seq int64 `json:"seq"`
+}
+
+func (m *Module) markRead(w http.ResponseWriter, r *http.Request, req readRequest) {
 	if err := m.svc.MarkRead(r.Context(), principal(r), chi.URLParam(r, "id"), req.Seq); err != nil {
 		server.WriteError(w, r, err)
 		return
@@ -213,12 +222,7 @@ func (m *Module) accept(w http.ResponseWriter, r *http.Request) {
 	respond(w, r, http.StatusOK, c, err)
 }
 
-func (m *Module) transfer(w http.ResponseWriter, r *http.Request) {
-	var req TransferTo
-	if err := server.Decode(r, &req); err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
+func (m *Module) transfer(w http.ResponseWriter, r *http.Request, req TransferTo) {
 	c, err := m.svc.Transfer(r.Context(), principal(r), chi.URLParam(r, "id"), req)
 	respond(w, r, http.StatusOK, c, err)
 }
@@ -229,88 +233,50 @@ func (m *Module) close(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Module) queue(w http.ResponseWriter, r *http.Request) {
-	limit, err := queryInt(r, "limit")
+	n, err := queryInts(r, "limit")
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
 	}
-	items, err := m.svc.Queue(r.Context(), principal(r), int(min(max(limit, 0), 1000)))
-	if items == nil {
-		items = []QueueEntry{}
-	}
-	respond(w, r, http.StatusOK, map[string]any{"items": items}, err)
+	items, err := m.svc.Queue(r.Context(), principal(r), pageLimit(n[0]))
+	respondItems(w, r, items, err)
 }
 
 func (m *Module) listAgents(w http.ResponseWriter, r *http.Request) {
 	items, err := m.svc.ListAgents(r.Context(), principal(r))
-	if items == nil {
-		items = []chorus.Agent{}
-	}
-	respond(w, r, http.StatusOK, map[string]any{"items": items}, err)
+	respondItems(w, r, items, err)
 }
 
-func (m *Module) createAgent(w http.ResponseWriter, r *http.Request) {
-	var req CreateAgentRequest
-	if err := server.Decode(r, &req); err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
+func (m *Module) createAgent(w http.ResponseWriter, r *http.Request, req CreateAgentRequest) {
 	a, err := m.svc.CreateAgent(r.Context(), principal(r), req)
 	respond(w, r, http.StatusCreated, a, err)
 }
 
-func (m *Module) setStatus(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Status string `json:"status"`
-	}
-	if err := server.Decode(r, &req); err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
+type statusRequest struct {
+	Status string `json:"status"`
+}
+
+func (m *Module) setStatus(w http.ResponseWriter, r *http.Request, req statusRequest) {
 	a, err := m.svc.SetStatus(r.Context(), principal(r), req.Status)
 	respond(w, r, http.StatusOK, a, err)
 }
 
 func (m *Module) listChannels(w http.ResponseWriter, r *http.Request) {
 	items, err := m.svc.ListChannels(r.Context(), principal(r))
-	if items == nil {
-		items = []chorus.Channel{}
-	}
-	respond(w, r, http.StatusOK, map[string]any{"items": items}, err)
+	respondItems(w, r, items, err)
 }
 
-func (m *Module) createChannel(w http.ResponseWriter, r *http.Request) {
-	var req CreateChannelRequest
-	if err := server.Decode(r, &req); err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
+func (m *Module) createChannel(w http.ResponseWriter, r *http.Request, req CreateChannelRequest) {
 	ch, err := m.svc.CreateChannel(r.Context(), principal(r), req)
 	respond(w, r, http.StatusCreated, ch, err)
 }
 
 func (m *Module) auditLog(w http.ResponseWriter, r *http.Request) {
-	before, err := queryInt(r, "before_id")
+	n, err := queryInts(r, "before_id", "limit")
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
 	}
-	limit, err := queryInt(r, "limit")
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
-	items, err := m.svc.AuditLog(r.Context(), principal(r), before, int(min(max(limit, 0), 1000)))
-	if items == nil {
-		items = []chorus.AuditEntry{}
-	}
-	respond(w, r, http.StatusOK, map[string]any{"items": items}, err)
-}
-
-func respond(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
-	server.WriteJSON(w, status, v)
+	items, err := m.svc.AuditLog(r.Context(), principal(r), n[0], pageLimit(n[1]))
+	respondItems(w, r, items, err)
 }
