@@ -33,7 +33,9 @@ type item struct {
 // (or skipped as the socket's own echo), and the catch-up state.
 type convState struct {
 	lastSeq    int64
-	catchingUp bool
+	catchingUp bool           // live message events are held in pending
+	waiting    bool           // … for a bus straggler (a gap), before reading the database
+	waitGen    int            // invalidates a stale gap timer
 	pending    []chorus.Event // live message events held during catch-up
 	overflow   bool           // pending was full: catch up again
 	lastTyping time.Time
@@ -41,6 +43,11 @@ type convState struct {
 }
 
 const maxPending = 512
+
+// gapWait is how long a gap in the live stream waits for the missing
+// message before the database is read: with several publishers (split
+// deployments, concurrent senders) events often arrive a moment out of order.
+const gapWait = 20 * time.Millisecond
 
 // conn is one WebSocket. Idle connections hold one goroutine (the reader);
 // a writer goroutine exists only while frames wait to be written.
@@ -87,6 +94,9 @@ func (c *conn) onEvent(ev chorus.Event) {
 			} else {
 				cs.overflow = true
 			}
+			if cs.waiting {
+				c.drainStragglersLocked(ev.ConversationID, cs)
+			}
 			return
 		}
 		c.deliverMessageLocked(ev.ConversationID, cs, ev)
@@ -113,8 +123,9 @@ func (c *conn) onEvent(ev chorus.Event) {
 		c.enqueueLocked(item{frame: ev.Data})
 	case chorus.EventResync:
 		for id, cs := range c.convs {
-			if !cs.catchingUp {
-				cs.catchingUp = true
+			if !cs.catchingUp || cs.waiting {
+				cs.catchingUp, cs.waiting = true, false
+				cs.waitGen++
 				go c.catchUp(id)
 			}
 		}
@@ -135,11 +146,54 @@ func (c *conn) deliverMessageLocked(convID string, cs *convState, ev chorus.Even
 		}
 		c.enqueueLocked(item{frame: ev.Data, conv: convID, seq: ev.Seq, deliver: !strings.HasPrefix(actor, c.p.ActorType()+":")})
 	default:
+		// A gap: hold the event and give the missing ones a moment to
+		// arrive from the bus; read the database only if they do not.
 		c.g.metrics.gaps.Inc()
-		cs.catchingUp = true
+		cs.catchingUp, cs.waiting = true, true
+		cs.waitGen++
 		cs.pending = append(cs.pending[:0], ev)
-		go c.catchUp(convID)
+		gen := cs.waitGen
+		time.AfterFunc(gapWait, func() { c.gapTimeout(convID, gen) })
 	}
+}
+
+// drainStragglersLocked writes the held events that now follow lastSeq
+// without a hole; when none is left held, the socket is live again.
+func (c *conn) drainStragglersLocked(convID string, cs *convState) {
+	if cs.overflow {
+		return // too many held: the timer reads the database
+	}
+	slices.SortFunc(cs.pending, func(a, b chorus.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	i := 0
+	for ; i < len(cs.pending); i++ {
+		ev := cs.pending[i]
+		if ev.Seq <= cs.lastSeq {
+			continue
+		}
+		if ev.Seq != cs.lastSeq+1 {
+			break
+		}
+		c.deliverMessageLocked(convID, cs, ev)
+	}
+	cs.pending = append(cs.pending[:0], cs.pending[i:]...)
+	if len(cs.pending) == 0 {
+		cs.catchingUp, cs.waiting = false, false
+		cs.waitGen++
+	}
+}
+
+// gapTimeout reads the database when a gap was not filled from the bus.
+func (c *conn) gapTimeout(convID string, gen int) {
+	c.mu.Lock()
+	cs := c.convs[convID]
+	if c.closed || cs == nil || !cs.waiting || cs.waitGen != gen {
+		c.mu.Unlock()
+		return
+	}
+	cs.waiting = false
+	c.mu.Unlock()
+	c.g.metrics.gapReads.Inc()
+	c.catchUp(convID)
 }
 
 // catchUp replays the conversation from the database after lastSeq, then

@@ -88,6 +88,7 @@ type metrics struct {
 	slowConsumers     prometheus.Counter
 	duplicatesDropped prometheus.Counter
 	gaps              prometheus.Counter
+	gapReads          prometheus.Counter
 	replayed          prometheus.Counter
 	refused           *prometheus.CounterVec
 }
@@ -99,12 +100,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		framesOut:         prometheus.NewCounter(prometheus.CounterOpts{Name: "chorus_ws_frames_out_total", Help: "Frames written to clients."}),
 		slowConsumers:     prometheus.NewCounter(prometheus.CounterOpts{Name: "chorus_ws_slow_consumer_disconnects_total", Help: "Connections closed because their send buffer filled."}),
 		duplicatesDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "chorus_ws_duplicates_dropped_total", Help: "Message events dropped as already delivered (by seq)."}),
-		gaps:              prometheus.NewCounter(prometheus.CounterOpts{Name: "chorus_ws_gaps_total", Help: "Sequence gaps seen on the bus, filled from the database."}),
+		gaps:              prometheus.NewCounter(prometheus.CounterOpts{Name: "chorus_ws_gaps_total", Help: "Sequence gaps seen on a socket's live stream (out-of-order or lost bus events)."}),
+		gapReads:          prometheus.NewCounter(prometheus.CounterOpts{Name: "chorus_ws_gap_reads_total", Help: "Gaps not filled from the bus within the wait, read from the database."}),
 		replayed:          prometheus.NewCounter(prometheus.CounterOpts{Name: "chorus_ws_replayed_messages_total", Help: "Messages replayed from the database (resume, gaps, resync)."}),
 		refused:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chorus_ws_upgrades_refused_total", Help: "Refused WebSocket upgrades by reason."}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.slowConsumers, m.duplicatesDropped, m.gaps, m.replayed, m.refused)
+		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.slowConsumers, m.duplicatesDropped, m.gaps, m.gapReads, m.replayed, m.refused)
 	}
 	return m
 }

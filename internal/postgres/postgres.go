@@ -37,6 +37,11 @@ type DB struct {
 
 var _ chorus.Store = (*DB)(nil)
 
+// PoolMaxConnsDefault is the pool size unless the URL sets pool_max_conns.
+// Five processes of a split deployment at this size stay under PostgreSQL's
+// default max_connections (100).
+const PoolMaxConnsDefault = 16
+
 // Open connects to url (a postgres:// URL or DSN; pool_max_conns and the
 // other pgxpool parameters are honoured), applies the pending migrations as
 // the connecting user under an advisory lock, so that processes starting
@@ -53,6 +58,12 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		return nil, err
 	}
 	cfg.AfterConnect = afterConnect
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgxpool's default (max(4, CPUs)) starves a chat server: every
+		// message is a commit that waits for the WAL flush, so throughput
+		// needs concurrency, not CPU. PostgreSQL groups those flushes.
+		cfg.MaxConns = PoolMaxConnsDefault
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open pool: %w", err)
