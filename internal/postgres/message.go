@@ -99,6 +99,12 @@ func (db *DB) MessageMarkReceipt(ctx context.Context, tenantID, conversationID s
 	var mark int64
 	var moved bool
 	err := db.WithTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		// A receipt is a watermark that clients repeat: it need not wait
+		// for the WAL flush, and then it does not compete with messages,
+		// which do. A crash may lose the last few receipts, never a message.
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+			return translate(err, "mark", "receipt")
+		}
 		c, err := db.q.ConversationSendCheck(ctx, tx, dbsqlc.ConversationSendCheckParams{TenantID: tenantID, ID: conversationID})
 		if err != nil {
 			return translate(err, "get", "conversation")
