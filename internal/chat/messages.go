@@ -86,11 +86,23 @@ func (s *Service) MarkRead(ctx context.Context, p chorus.Principal, convID strin
 	return s.markReceipt(ctx, p.TenantID, convID, p.Actor(), chorus.ReceiptRead, seq)
 }
 
-// MarkDelivered records that actor received the conversation up to seq (the
-// gateway calls it after writing messages to a socket; no authorization
-// here: the socket was authorized when it opened).
-func (s *Service) MarkDelivered(ctx context.Context, tenantID, convID string, actor chorus.Actor, seq int64) error {
-	return s.markReceipt(ctx, tenantID, convID, actor, chorus.ReceiptDelivered, seq)
+// MarkDelivered records, in one store call, that readers received their
+// conversations up to the marks' seqs (the gateway calls it with the
+// receipts it coalesced after writing messages to sockets; no authorization
+// here: each socket was authorized when it opened), and publishes a receipt
+// for every watermark that moved. Marks that failed alone are returned.
+func (s *Service) MarkDelivered(ctx context.Context, marks []chorus.DeliveryMark) ([]chorus.DeliveryResult, error) {
+	res, err := s.store.MessageMarkDelivered(ctx, marks, s.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range res {
+		if r.Err == nil && r.Moved {
+			m := marks[i]
+			s.publishReceipt(ctx, m.TenantID, m.ConversationID, m.Reader, chorus.ReceiptDelivered, r.Watermark)
+		}
+	}
+	return res, nil
 }
 
 func (s *Service) markReceipt(ctx context.Context, tenantID, convID string, actor chorus.Actor, kind string, seq int64) error {

@@ -184,6 +184,28 @@ type MessageStore interface {
 	// sent by the other side that lack it. It returns the new watermark and
 	// whether it moved. seq above the conversation's last_seq is clamped.
 	MessageMarkReceipt(ctx context.Context, tenantID, conversationID string, reader Actor, kind string, seq int64, at time.Time) (int64, bool, error)
+	// MessageMarkDelivered records many delivery receipts at once (the
+	// gateway coalesces them), in as few transactions as the engine allows:
+	// each mark behaves as MessageMarkReceipt with kind delivered. Results
+	// come in the order of marks; a mark whose conversation is not in its
+	// tenant gets an ENOTFOUND Err and changes nothing, the others apply. The
+	// error is for failures of the whole call.
+	MessageMarkDelivered(ctx context.Context, marks []DeliveryMark, at time.Time) ([]DeliveryResult, error)
+}
+
+// DeliveryMark is one delivery receipt: Reader received the conversation up to Seq.
+type DeliveryMark struct {
+	TenantID       string
+	ConversationID string
+	Reader         Actor
+	Seq            int64
+}
+
+// DeliveryResult is the outcome of one DeliveryMark.
+type DeliveryResult struct {
+	Watermark int64
+	Moved     bool
+	Err       error
 }
 
 // OutboxStore is read by the notify worker.

@@ -63,26 +63,28 @@ func (b *receiptBatcher) flush() {
 	batch := b.pending
 	b.pending = make(map[receiptKey]int64, len(batch))
 	b.mu.Unlock()
-	// Record them concurrently so the store can commit them together
-	// (SQLite group commit, several PostgreSQL connections).
-	sem := make(chan struct{}, receiptWorkers)
-	var wg sync.WaitGroup
+	marks := make([]chorus.DeliveryMark, 0, len(batch))
 	for k, seq := range batch {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := b.svc.MarkDelivered(ctx, k.tenant, k.conv, k.actor, seq); err != nil && chorus.ErrorCode(err) != chorus.ENOTFOUND {
-				b.logger.Warn("delivery receipt failed", "conversation_id", k.conv, "err", err)
-			}
-		}()
+		marks = append(marks, chorus.DeliveryMark{TenantID: k.tenant, ConversationID: k.conv, Reader: k.actor, Seq: seq})
 	}
-	wg.Wait()
+	// Chunks keep each store call short (SQLite has one writer, which
+	// messages share).
+	for len(marks) > 0 {
+		n := min(len(marks), receiptChunk)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := b.svc.MarkDelivered(ctx, marks[:n])
+		cancel()
+		if err != nil {
+			b.logger.Warn("delivery receipts failed", "count", n, "err", err)
+		}
+		for i, r := range res {
+			if r.Err != nil && chorus.ErrorCode(r.Err) != chorus.ENOTFOUND {
+				b.logger.Warn("delivery receipt failed", "conversation_id", marks[i].ConversationID, "err", r.Err)
+			}
+		}
+		marks = marks[n:]
+	}
 }
 
-// receiptWorkers bounds the receipts recorded at once: a few, so that a
-// flush never floods the store's single writer ahead of messages (with
-// SQLite, queued receipts would otherwise delay the messages behind them).
-const receiptWorkers = 2
+// receiptChunk bounds the receipts recorded by one store call.
+const receiptChunk = 32

@@ -95,63 +95,116 @@ func (db *DB) MessageMarkReceipt(ctx context.Context, tenantID, conversationID s
 	if kind != chorus.ReceiptDelivered && kind != chorus.ReceiptRead {
 		return 0, false, chorus.Errorf(chorus.EINVALID, "kind: must be delivered or read.")
 	}
-	isRead := kind == chorus.ReceiptRead
 	var mark int64
 	var moved bool
 	err := db.WithTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
-		// A receipt is a watermark that clients repeat: it need not wait
-		// for the WAL flush, and then it does not compete with messages,
-		// which do. A crash may lose the last few receipts, never a message.
-		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-			return translate(err, "mark", "receipt")
+		if err := relaxCommit(ctx, tx); err != nil {
+			return err
 		}
-		c, err := db.q.ConversationSendCheck(ctx, tx, dbsqlc.ConversationSendCheckParams{TenantID: tenantID, ID: conversationID})
-		if err != nil {
-			return translate(err, "get", "conversation")
-		}
-		seq = min(seq, c.LastSeq)
-		if seq > 0 {
-			p := dbsqlc.ReceiptRaiseParams{
-				TenantID: tenantID, ConversationID: conversationID, ActorType: reader.Type, ActorID: reader.ID,
-				DeliveredSeq: seq, UpdatedAt: at,
-			}
-			if isRead {
-				p.ReadSeq = seq
-			}
-			r, err := db.q.ReceiptRaise(ctx, tx, p)
-			switch {
-			case err == nil:
-				mark, moved = r.DeliveredSeq, true
-				if isRead {
-					mark = r.ReadSeq
-				}
-				_, err = db.q.MessageMarkReceipt(ctx, tx, dbsqlc.MessageMarkReceiptParams{
-					At: at, IsRead: isRead, TenantID: tenantID, ConversationID: conversationID, Seq: seq, ReaderType: reader.Type,
-				})
-				return translate(err, "mark", "messages")
-			case !errors.Is(err, pgx.ErrNoRows):
-				return translate(err, "raise", "receipt")
-			}
-		}
-		r, err := db.q.ReceiptGet(ctx, tx, dbsqlc.ReceiptGetParams{
-			TenantID: tenantID, ConversationID: conversationID, ActorType: reader.Type, ActorID: reader.ID,
-		})
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			mark = 0
-		case err != nil:
-			return translate(err, "get", "receipt")
-		case isRead:
-			mark = r.ReadSeq
-		default:
-			mark = r.DeliveredSeq
-		}
-		return nil
+		var err error
+		mark, moved, err = db.markReceiptTx(ctx, tx, tenantID, conversationID, reader, kind, seq, at)
+		return err
 	})
 	if err != nil {
 		return 0, false, err
 	}
 	return mark, moved, nil
+}
+
+// MessageMarkDelivered records many delivery receipts: one transaction per
+// tenant (row-level security sets one tenant per transaction).
+func (db *DB) MessageMarkDelivered(ctx context.Context, marks []chorus.DeliveryMark, at time.Time) ([]chorus.DeliveryResult, error) {
+	out := make([]chorus.DeliveryResult, len(marks))
+	byTenant := map[string][]int{}
+	var tenants []string
+	for i, m := range marks {
+		if _, ok := byTenant[m.TenantID]; !ok {
+			tenants = append(tenants, m.TenantID)
+		}
+		byTenant[m.TenantID] = append(byTenant[m.TenantID], i)
+	}
+	for _, tenant := range tenants {
+		err := db.WithTenantTx(ctx, tenant, func(tx pgx.Tx) error {
+			if err := relaxCommit(ctx, tx); err != nil {
+				return err
+			}
+			for _, i := range byTenant[tenant] {
+				m := marks[i]
+				wm, moved, err := db.markReceiptTx(ctx, tx, tenant, m.ConversationID, m.Reader, chorus.ReceiptDelivered, m.Seq, at)
+				if chorus.ErrorCode(err) == chorus.ENOTFOUND {
+					// Detected by a read before any write: the others apply.
+					out[i] = chorus.DeliveryResult{Err: err}
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				out[i] = chorus.DeliveryResult{Watermark: wm, Moved: moved}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// relaxCommit lets a receipt transaction commit without waiting for the WAL
+// flush: receipts are watermarks that clients repeat, so they need not, and
+// then they do not compete with messages, which do. A crash may lose the
+// last few receipts, never a message.
+func relaxCommit(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+		return translate(err, "mark", "receipt")
+	}
+	return nil
+}
+
+// markReceiptTx raises one reader's watermark inside tx (tenant already set).
+func (db *DB) markReceiptTx(ctx context.Context, tx pgx.Tx, tenantID, conversationID string, reader chorus.Actor, kind string, seq int64, at time.Time) (mark int64, moved bool, err error) {
+	isRead := kind == chorus.ReceiptRead
+	c, err := db.q.ConversationSendCheck(ctx, tx, dbsqlc.ConversationSendCheckParams{TenantID: tenantID, ID: conversationID})
+	if err != nil {
+		return 0, false, translate(err, "get", "conversation")
+	}
+	seq = min(seq, c.LastSeq)
+	if seq > 0 {
+		p := dbsqlc.ReceiptRaiseParams{
+			TenantID: tenantID, ConversationID: conversationID, ActorType: reader.Type, ActorID: reader.ID,
+			DeliveredSeq: seq, UpdatedAt: at,
+		}
+		if isRead {
+			p.ReadSeq = seq
+		}
+		r, err := db.q.ReceiptRaise(ctx, tx, p)
+		switch {
+		case err == nil:
+			mark, moved = r.DeliveredSeq, true
+			if isRead {
+				mark = r.ReadSeq
+			}
+			_, err = db.q.MessageMarkReceipt(ctx, tx, dbsqlc.MessageMarkReceiptParams{
+				At: at, IsRead: isRead, TenantID: tenantID, ConversationID: conversationID, Seq: seq, ReaderType: reader.Type,
+			})
+			return mark, moved, translate(err, "mark", "messages")
+		case !errors.Is(err, pgx.ErrNoRows):
+			return 0, false, translate(err, "raise", "receipt")
+		}
+	}
+	r, err := db.q.ReceiptGet(ctx, tx, dbsqlc.ReceiptGetParams{
+		TenantID: tenantID, ConversationID: conversationID, ActorType: reader.Type, ActorID: reader.ID,
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, translate(err, "get", "receipt")
+	case isRead:
+		return r.ReadSeq, false, nil
+	default:
+		return r.DeliveredSeq, false, nil
+	}
 }
 
 func toMessage(r *dbsqlc.Message) chorus.Message {

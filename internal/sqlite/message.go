@@ -125,48 +125,83 @@ func (db *DB) MessageMarkReceipt(ctx context.Context, tenantID, conversationID s
 	var wm int64
 	var moved bool
 	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var last int64
-		if err := tx.StmtContext(ctx, db.st.rcptConv).QueryRowContext(ctx, tenantID, conversationID).Scan(&last); err != nil {
-			return err
-		}
-		seq = max(min(seq, last), 0)
-		var oldDelivered, oldRead int64
-		err := tx.StmtContext(ctx, db.st.rcptGet).QueryRowContext(ctx, conversationID, reader.Type, reader.ID).
-			Scan(&oldDelivered, &oldRead)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		newDelivered, newRead := max(oldDelivered, seq), oldRead
-		if kind == chorus.ReceiptRead {
-			newRead = max(oldRead, seq)
-			wm, moved = newRead, newRead != oldRead
-		} else {
-			wm, moved = newDelivered, newDelivered != oldDelivered
-		}
-		if newDelivered == oldDelivered && newRead == oldRead {
-			return nil
-		}
-		atUS := micros(at)
-		if _, err := tx.StmtContext(ctx, db.st.rcptUpsert).ExecContext(ctx, tenantID, conversationID, reader.Type, reader.ID,
-			newDelivered, newRead, atUS); err != nil {
-			return err
-		}
-		if newDelivered > oldDelivered {
-			if _, err := tx.StmtContext(ctx, db.st.rcptDelivered).ExecContext(ctx, atUS, conversationID,
-				oldDelivered, newDelivered, reader.Type); err != nil {
+		var err error
+		wm, moved, err = db.markReceiptTx(ctx, tx, tenantID, conversationID, reader, kind, seq, at)
+		return err
+	})
+	if err != nil {
+		return 0, false, errorf(err, "mark receipt on", "conversation")
+	}
+	return wm, moved, nil
+}
+
+// MessageMarkDelivered records many delivery receipts in one write.
+func (db *DB) MessageMarkDelivered(ctx context.Context, marks []chorus.DeliveryMark, at time.Time) ([]chorus.DeliveryResult, error) {
+	out := make([]chorus.DeliveryResult, len(marks))
+	if len(marks) == 0 {
+		return out, nil
+	}
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for i, m := range marks {
+			wm, moved, err := db.markReceiptTx(ctx, tx, m.TenantID, m.ConversationID, m.Reader, chorus.ReceiptDelivered, m.Seq, at)
+			if errors.Is(err, sql.ErrNoRows) {
+				// Nothing was written for it: the others still apply.
+				out[i] = chorus.DeliveryResult{Err: chorus.Errorf(chorus.ENOTFOUND, "Conversation not found.")}
+				continue
+			}
+			if err != nil {
 				return err
 			}
-		}
-		if newRead > oldRead {
-			if _, err := tx.StmtContext(ctx, db.st.rcptRead).ExecContext(ctx, atUS, conversationID,
-				oldRead, newRead, reader.Type); err != nil {
-				return err
-			}
+			out[i] = chorus.DeliveryResult{Watermark: wm, Moved: moved}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, false, errorf(err, "mark receipt on", "conversation")
+		return nil, errorf(err, "mark deliveries on", "conversations")
+	}
+	return out, nil
+}
+
+// markReceiptTx raises one reader's watermark inside tx. An unknown
+// conversation is sql.ErrNoRows, before anything is written.
+func (db *DB) markReceiptTx(ctx context.Context, tx *sql.Tx, tenantID, conversationID string, reader chorus.Actor, kind string, seq int64, at time.Time) (wm int64, moved bool, err error) {
+	var last int64
+	if err := tx.StmtContext(ctx, db.st.rcptConv).QueryRowContext(ctx, tenantID, conversationID).Scan(&last); err != nil {
+		return 0, false, err
+	}
+	seq = max(min(seq, last), 0)
+	var oldDelivered, oldRead int64
+	err = tx.StmtContext(ctx, db.st.rcptGet).QueryRowContext(ctx, conversationID, reader.Type, reader.ID).
+		Scan(&oldDelivered, &oldRead)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, err
+	}
+	newDelivered, newRead := max(oldDelivered, seq), oldRead
+	if kind == chorus.ReceiptRead {
+		newRead = max(oldRead, seq)
+		wm, moved = newRead, newRead != oldRead
+	} else {
+		wm, moved = newDelivered, newDelivered != oldDelivered
+	}
+	if newDelivered == oldDelivered && newRead == oldRead {
+		return wm, moved, nil
+	}
+	atUS := micros(at)
+	if _, err := tx.StmtContext(ctx, db.st.rcptUpsert).ExecContext(ctx, tenantID, conversationID, reader.Type, reader.ID,
+		newDelivered, newRead, atUS); err != nil {
+		return 0, false, err
+	}
+	if newDelivered > oldDelivered {
+		if _, err := tx.StmtContext(ctx, db.st.rcptDelivered).ExecContext(ctx, atUS, conversationID,
+			oldDelivered, newDelivered, reader.Type); err != nil {
+			return 0, false, err
+		}
+	}
+	if newRead > oldRead {
+		if _, err := tx.StmtContext(ctx, db.st.rcptRead).ExecContext(ctx, atUS, conversationID,
+			oldRead, newRead, reader.Type); err != nil {
+			return 0, false, err
+		}
 	}
 	return wm, moved, nil
 }

@@ -429,3 +429,61 @@ func testMessageMarkReceiptErrors(t *testing.T, s chorus.Store) {
 		t.Errorf("empty conversation: %d %v, want 0 false", wm, moved)
 	}
 }
+
+// testMessageMarkDelivered: a batch of delivery receipts across tenants
+// behaves as the single calls would; an unknown or foreign conversation
+// fails alone.
+func testMessageMarkDelivered(t *testing.T, s chorus.Store) {
+	w := seed(t, s)
+	other := seed(t, s)
+	ctx := context.Background()
+	c1 := w.conv(t, chorus.StatusActive, ptr("ann"), at(1))
+	c2 := w.conv(t, chorus.StatusActive, ptr("ann"), at(1))
+	c3 := other.conv(t, chorus.StatusActive, ptr("bob"), at(1))
+	for i := range 3 {
+		w.send(t, c1.ID, chorus.SenderAgent, "ann", fmt.Sprintf("a%d", i), at(10+i))
+		w.send(t, c2.ID, chorus.SenderVisitor, w.contact.ID, fmt.Sprintf("v%d", i), at(10+i))
+		other.send(t, c3.ID, chorus.SenderAgent, "bob", fmt.Sprintf("b%d", i), at(10+i))
+	}
+	visitor := chorus.Actor{Type: chorus.SenderVisitor, ID: w.contact.ID}
+	agent := chorus.Actor{Type: chorus.SenderAgent, ID: "ann"}
+	res, err := s.MessageMarkDelivered(ctx, []chorus.DeliveryMark{
+		{TenantID: w.tenant, ConversationID: c1.ID, Reader: visitor, Seq: 2},
+		{TenantID: other.tenant, ConversationID: c3.ID, Reader: chorus.Actor{Type: chorus.SenderVisitor, ID: other.contact.ID}, Seq: 9},
+		{TenantID: w.tenant, ConversationID: c3.ID, Reader: visitor, Seq: 1}, // another tenant's conversation
+		{TenantID: w.tenant, ConversationID: "nope", Reader: visitor, Seq: 1},
+		{TenantID: w.tenant, ConversationID: c2.ID, Reader: agent, Seq: 3},
+		{TenantID: w.tenant, ConversationID: c1.ID, Reader: visitor, Seq: 1}, // lower: not moved
+	}, at(30))
+	must(t, err, "MessageMarkDelivered")
+	want := []chorus.DeliveryResult{{Watermark: 2, Moved: true}, {Watermark: 3, Moved: true}, {}, {}, {Watermark: 3, Moved: true}, {Watermark: 2}}
+	if len(res) != len(want) {
+		t.Fatalf("%d results, want %d", len(res), len(want))
+	}
+	for i, r := range res {
+		if i == 2 || i == 3 {
+			wantCode(t, r.Err, chorus.ENOTFOUND, fmt.Sprintf("mark %d", i))
+			continue
+		}
+		if r.Err != nil || r.Watermark != want[i].Watermark || r.Moved != want[i].Moved {
+			t.Errorf("mark %d: %+v, want %+v", i, r, want[i])
+		}
+	}
+	list, err := s.MessageList(ctx, w.tenant, c1.ID, 0, 10)
+	must(t, err, "MessageList")
+	for _, m := range list {
+		delivered := m.DeliveredAt != nil
+		if delivered != (m.Seq <= 2) {
+			t.Errorf("c1 message %d delivered_at %v", m.Seq, m.DeliveredAt)
+		}
+	}
+	// The same as the single call: a later read sees the watermark.
+	wm, moved, err := s.MessageMarkReceipt(ctx, w.tenant, c1.ID, visitor, chorus.ReceiptDelivered, 2, at(31))
+	must(t, err, "MessageMarkReceipt")
+	if wm != 2 || moved {
+		t.Errorf("after the batch: %d %v", wm, moved)
+	}
+	if res, err := s.MessageMarkDelivered(ctx, nil, at(32)); err != nil || len(res) != 0 {
+		t.Errorf("empty batch: %v %v", res, err)
+	}
+}

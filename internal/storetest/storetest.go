@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) chorus.Store) {
 		{"MessageTenantIsolation", testMessageTenantIsolation},
 		{"MessageMarkReceipt", testMessageMarkReceipt},
 		{"MessageMarkReceiptSides", testMessageMarkReceiptSides},
+		{"MessageMarkDelivered", testMessageMarkDelivered},
 		{"MessageMarkReceiptErrors", testMessageMarkReceiptErrors},
 		{"Outbox", testOutbox},
 		{"Audit", testAudit},
