@@ -58,6 +58,7 @@ type conn struct {
 	p        chorus.Principal
 	actorKey string
 	agent    bool // the multiplexed /ws/v1/agent stream
+	pingSlot int  // which tick of the ping loop pings this socket
 	limitKey string
 	limiter  *rate.Limiter // message.send frames
 	frames   *rate.Limiter // all frames

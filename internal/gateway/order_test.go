@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,11 @@ type orderBundle struct {
 // test then publishes itself, in any order.
 func setupOrder(t *testing.T, n int) *orderBundle {
 	t.Helper()
+	return setupOrderWith(t, n, Config{})
+}
+
+func setupOrderWith(t *testing.T, n int, cfg Config) *orderBundle {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"), chorustest.Logger(t))
 	if err != nil {
@@ -60,7 +66,7 @@ func setupOrder(t *testing.T, n int) *orderBundle {
 		Status: chorus.StatusQueued, CreatedAt: now, QueuedAt: &now, UpdatedAt: now}))
 	b := bus.NewMemory()
 	svc := chat.NewService(chat.Config{}, chat.Deps{Store: db, Bus: b}, chorustest.Logger(t))
-	gw := New(Config{}, svc, fixedAuth{chorus.Principal{TenantID: "t1", Subject: "ct", Roles: []string{chorus.RoleVisitor}, ConversationID: "cv"}},
+	gw := New(cfg, svc, fixedAuth{chorus.Principal{TenantID: "t1", Subject: "ct", Roles: []string{chorus.RoleVisitor}, ConversationID: "cv"}},
 		nil, chorustest.Logger(t))
 	if err := gw.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -210,5 +216,35 @@ func TestLostEventsAreReadFromTheDatabase(t *testing.T) {
 	}
 	if got := fmt.Sprint(b.nextSeqs(t, 1)); got != "[6]" {
 		t.Fatalf("after resync %s", got)
+	}
+}
+
+// TestKeepAlivePingsEverySocket: every socket is pinged about once per
+// interval (spread over the interval, not all at once), and a client that
+// answers stays connected past the read deadline.
+func TestKeepAlivePingsEverySocket(t *testing.T) {
+	t.Parallel()
+	b := setupOrderWith(t, 0, Config{PingInterval: 200 * time.Millisecond})
+	var pings atomic.Int64
+	b.ws.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return b.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	// Read (which runs the ping handler) for 1.2 s: past the 500 ms read deadline.
+	deadline := time.Now().Add(1200 * time.Millisecond)
+	_ = b.ws.SetReadDeadline(deadline)
+	for {
+		if _, _, err := b.ws.ReadMessage(); err != nil {
+			if time.Now().Before(deadline.Add(-100 * time.Millisecond)) {
+				t.Fatalf("socket ended early: %v", err)
+			}
+			break
+		}
+	}
+	if n := pings.Load(); n < 4 || n > 8 {
+		t.Errorf("%d pings in 1.2 s at a 200 ms interval", n)
+	}
+	if b.gw.Connections() != 1 {
+		t.Errorf("connections = %d", b.gw.Connections())
 	}
 }
