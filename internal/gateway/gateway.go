@@ -37,7 +37,11 @@ const (
 	WriteTimeoutDefault      = 10 * time.Second
 	MessagesPerSecondDefault = 10
 	FramesPerSecondDefault   = 50
-	ReceiptFlushDefault      = 100 * time.Millisecond
+	// ReceiptFlushDefault: delivery receipts are coalesced for this long.
+	// Short, so each flush is a small write: at 2,000 msg/s a 100 ms window
+	// made bursts of ~200 receipts that delayed the messages behind them on
+	// SQLite's single writer (P99 11.6 → 6.9 ms, P99.9 21.6 → 15.2 ms at 10 ms).
+	ReceiptFlushDefault = 10 * time.Millisecond
 )
 
 // Config of the gateway.
