@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -19,6 +20,9 @@ import (
 	"github.com/enkisys/chorus/internal/postgres"
 	"github.com/enkisys/chorus/internal/sqlite"
 )
+
+// GCPercentDefault is the server's GOGC unless the environment sets one.
+const GCPercentDefault = 200
 
 // errHelp marks a help request: exit 0.
 var errHelp = errors.New("help requested")
@@ -54,6 +58,12 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	cfg, err := LoadConfig(args, getenv, stdout)
 	if err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" {
+		// Fewer collections: at 2,000 msg/s on two cores, GOGC=200 took the
+		// embedded P99 from 8.0 to 5.9 ms and P99.9 from 31 to 12 ms, for
+		// 18.6–18.8 KiB per idle connection instead of 14.4–17.4 (target 20).
+		debug.SetGCPercent(GCPercentDefault)
 	}
 	logger := NewLogger(stderr, cfg)
 	a, err := New(cfg, logger, stdout)
