@@ -22,7 +22,7 @@ import (
 )
 
 // GCPercentDefault is the server's GOGC unless the environment sets one.
-const GCPercentDefault = 200
+const GCPercentDefault = 150
 
 // errHelp marks a help request: exit 0.
 var errHelp = errors.New("help requested")
@@ -60,9 +60,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	if getenv("GOGC") == "" {
-		// Fewer collections: at 2,000 msg/s on two cores, GOGC=200 took the
-		// embedded P99 from 8.0 to 5.9 ms and P99.9 from 31 to 12 ms, for
-		// 18.6–18.8 KiB per idle connection instead of 14.4–17.4 (target 20).
+		// Fewer collections. Measured at 2,000 msg/s over 5,000 sockets on two
+		// cores (docs/benchmarks.md): 150 gave P99.9 18 ms (27–31 at 100) for
+		// 15.9–17.1 KiB per idle connection; 200 gave 18.6–20.0 KiB, over the
+		// 20 KiB budget at 10,000 sockets.
 		debug.SetGCPercent(GCPercentDefault)
 	}
 	logger := NewLogger(stderr, cfg)
