@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -61,9 +60,6 @@ func New(cfg Config, logger *slog.Logger, out io.Writer) (*App, error) {
 	}
 	return a, nil
 }
-
-// Targets expands the configured roles ("all" stays as is).
-func (a *App) Targets() []string { return slices.Clone(a.cfg.Roles) }
 
 // Run starts the roles and blocks until ctx ends or a module fails.
 func (a *App) Run(ctx context.Context) error {

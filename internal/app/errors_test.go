@@ -223,8 +223,12 @@ func TestSocketRateLimit(t *testing.T) {
 	}
 	v.send(map[string]any{"type": "ping"})
 	v.next("pong")
-	if !strings.Contains(metrics(t, e), `chorus_rate_limited_total{limit="messages_per_connection"}`) {
+	m := metrics(t, e)
+	if !strings.Contains(m, `chorus_rate_limited_total{limit="messages_per_connection"}`) {
 		t.Error("rate limit not in metrics")
+	}
+	if !strings.Contains(m, "chorus_ws_bus_topics 1\n") || !strings.Contains(m, `chorus_ws_connections{kind="conversation"} 1`) {
+		t.Error("socket gauges not in metrics")
 	}
 }
 

@@ -278,7 +278,6 @@ func (a *App) initChatCore() (module.Service, error) {
 			MessagesPerVisitor:   perMin(l.MessagesPerVisitorMin),
 			APIPerTenant:         chorus.Limit{Rate: l.APIPerTenantSecond, Per: time.Second, Burst: 2 * l.APIPerTenantSecond},
 		},
-		Secret: secret,
 	}, chat.Deps{
 		Store: a.store, Bus: a.bus, Limiter: a.limiter, Registry: a.server.Registry,
 		Issue: func(c chat.TokenClaims, ttl time.Duration) (string, time.Time, error) {

@@ -40,8 +40,6 @@ type Limits struct {
 // Config of the chat role.
 type Config struct {
 	Limits Limits
-	// Secret signs the tokens Chorus issues itself (login, widget sessions).
-	Secret []byte
 	// VisitorTokenTTL and AgentTokenTTL bound issued tokens (max 6 h).
 	VisitorTokenTTL time.Duration
 	AgentTokenTTL   time.Duration

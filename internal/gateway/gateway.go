@@ -154,6 +154,11 @@ func New(cfg Config, svc *chat.Service, authn Authenticator, reg prometheus.Regi
 		},
 	}
 	g.receipts = newReceiptBatcher(svc, cfg.ReceiptFlush, logger)
+	if reg != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chorus_ws_bus_topics", Help: "Bus topics with local subscribers (one bus subscription each).",
+		}, func() float64 { return float64(g.hub.topicCount()) }))
+	}
 	return g
 }
 
