@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,13 @@ func TestChatLoop(t *testing.T) {
 		}
 		if r := e.call("POST", "/api/v1/conversations/"+conv+"/close", agentTok, nil); r.status != 409 {
 			t.Fatalf("close twice: %d", r.status)
+		}
+		// The path is observable: bus lag and delivery latency were recorded.
+		m := metrics(t, e)
+		for _, name := range []string{"chorus_bus_lag_seconds_count", "chorus_ws_delivery_seconds_count", "chorus_message_persist_seconds_count"} {
+			if !regexp.MustCompile(`(?m)^` + name + ` [1-9]`).MatchString(m) {
+				t.Errorf("%s not recorded", name)
+			}
 		}
 	})
 }

@@ -8,17 +8,22 @@ import (
 	"github.com/enkisys/chorus/internal/chorus"
 )
 
-// Wire format of an Event on Redis (version 1):
+// Wire format of an Event on Redis (version 2; version 1 lacks PublishedAt
+// and is still decoded):
 //
-//	byte     version (1)
+//	byte     version (2)
 //	uvarint  len(Type), Type
 //	uvarint  len(ConversationID), ConversationID
 //	varint   Seq
 //	uvarint  len(Origin), Origin
+//	varint   PublishedAt (version 2)
 //	rest     Data, as is
 //
 // The header is a few dozen bytes; Data, the JSON frame, is not re-encoded.
-const codecVersion = 1
+const (
+	codecVersion   = 2
+	codecVersionV1 = 1
+)
 
 var errCorrupt = errors.New("corrupt event")
 
@@ -29,6 +34,7 @@ func appendEvent(dst []byte, ev chorus.Event) []byte {
 	dst = appendString(dst, ev.ConversationID)
 	dst = binary.AppendVarint(dst, ev.Seq)
 	dst = appendString(dst, ev.Origin)
+	dst = binary.AppendVarint(dst, ev.PublishedAt)
 	return append(dst, ev.Data...)
 }
 
@@ -40,7 +46,7 @@ func appendString(dst []byte, s string) []byte {
 // decodeEvent parses the wire form produced by appendEvent.
 func decodeEvent(p string) (chorus.Event, error) {
 	var ev chorus.Event
-	if len(p) == 0 || p[0] != codecVersion {
+	if len(p) == 0 || (p[0] != codecVersion && p[0] != codecVersionV1) {
 		return ev, fmt.Errorf("bus: decode event: %w: version", errCorrupt)
 	}
 	r := reader{s: p[1:]}
@@ -49,6 +55,9 @@ func decodeEvent(p string) (chorus.Event, error) {
 	ev.ConversationID = r.str()
 	ev.Seq = r.varint()
 	ev.Origin = r.str()
+	if p[0] == codecVersion {
+		ev.PublishedAt = r.varint()
+	}
 	if r.err {
 		return chorus.Event{}, fmt.Errorf("bus: decode event: %w: header", errCorrupt)
 	}

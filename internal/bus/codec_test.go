@@ -48,7 +48,8 @@ func TestCodecCorrupt(t *testing.T) {
 	valid := string(appendEvent(nil, chorus.Event{Type: chorus.EventMessage, ConversationID: "c", Seq: 7, Origin: "o", Data: []byte("{}")}))
 	tests := []struct{ name, p string }{
 		{"empty", ""},
-		{"wrong version", "\x02" + valid[1:]},
+		{"wrong version", "\x03" + valid[1:]},
+		{"missing published time", valid[:1+1+7+2+1+2]}, // version, "message", "c", seq, "o"
 		{"truncated type", valid[:3]},
 		{"length beyond payload", "\x01\x7fab"},
 		{"unterminated varint", "\x01\xff\xff"},
@@ -62,6 +63,24 @@ func TestCodecCorrupt(t *testing.T) {
 				t.Fatalf("got %v, want errCorrupt", err)
 			}
 		})
+	}
+}
+
+// TestCodecReadsVersion1: events from a process still on the first wire
+// format decode, without a publish time.
+func TestCodecReadsVersion1(t *testing.T) {
+	t.Parallel()
+	v1 := "\x01" + "\x07message" + "\x01c" + "\x0e" + "\x01o" + `{"a":1}`
+	ev, err := decodeEvent(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != chorus.EventMessage || ev.ConversationID != "c" || ev.Seq != 7 || ev.Origin != "o" || string(ev.Data) != `{"a":1}` || ev.PublishedAt != 0 {
+		t.Fatalf("decoded %+v", ev)
+	}
+	v2, err := decodeEvent(string(appendEvent(nil, chorus.Event{Type: "typing", PublishedAt: 1_700_000_000_123_456_789})))
+	if err != nil || v2.PublishedAt != 1_700_000_000_123_456_789 {
+		t.Fatalf("v2: %+v %v", v2, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/enkisys/chorus/internal/chorus"
 )
@@ -67,6 +68,7 @@ func ConversationFrame(c *chorus.Conversation) []byte {
 // publish sends an event and counts (but does not fail on) bus errors: the
 // database is the truth and subscribers catch up from it.
 func (s *Service) publish(ctx context.Context, topic string, ev chorus.Event) {
+	ev.PublishedAt = time.Now().UnixNano()
 	if err := s.bus.Publish(ctx, topic, ev); err != nil {
 		s.metrics.busErrors.Inc()
 		s.logger.WarnContext(ctx, "bus publish failed", "topic_type", ev.Type, "err", err)

@@ -36,6 +36,9 @@ type Event struct {
 	Origin string
 	// Data is the JSON server frame.
 	Data []byte
+	// PublishedAt is when the event was published (unix nanoseconds; 0 if
+	// unknown), for the bus-lag and delivery-latency metrics.
+	PublishedAt int64
 }
 
 // Handler receives events. It runs on the bus's delivery goroutine and must

@@ -24,9 +24,10 @@ type item struct {
 	frame []byte
 	// For message frames: the conversation and seq, and whether it counts as
 	// delivered to this socket's actor (sent by the other side).
-	conv    string
-	seq     int64
-	deliver bool
+	conv      string
+	seq       int64
+	deliver   bool
+	published int64 // the event's PublishedAt, for the delivery-latency metric
 }
 
 // convState tracks one conversation on one socket: the highest seq written
@@ -145,7 +146,7 @@ func (c *conn) deliverMessageLocked(convID string, cs *convState, ev chorus.Even
 		if connID == c.id && connID != "" {
 			return // our own message: the sender got message.ack
 		}
-		c.enqueueLocked(item{frame: ev.Data, conv: convID, seq: ev.Seq, deliver: !strings.HasPrefix(actor, c.p.ActorType()+":")})
+		c.enqueueLocked(item{frame: ev.Data, conv: convID, seq: ev.Seq, deliver: !strings.HasPrefix(actor, c.p.ActorType()+":"), published: ev.PublishedAt})
 	default:
 		// A gap: hold the event and give the missing ones a moment to
 		// arrive from the bus; read the database only if they do not.
@@ -272,7 +273,7 @@ func (c *conn) catchUp(convID string) {
 			if connID != "" && connID == c.id {
 				continue
 			}
-			c.enqueueLocked(item{frame: ev.Data, conv: convID, seq: ev.Seq, deliver: !strings.HasPrefix(actor, c.p.ActorType()+":")})
+			c.enqueueLocked(item{frame: ev.Data, conv: convID, seq: ev.Seq, deliver: !strings.HasPrefix(actor, c.p.ActorType()+":"), published: ev.PublishedAt})
 		}
 		if full || cs.overflow || (gap && len(msgs) > 0) {
 			// Read the rest from the database.
@@ -373,6 +374,9 @@ func (c *conn) writeLoop() {
 			}
 			if it.deliver {
 				c.g.receipts.note(c.p.TenantID, it.conv, c.p.Actor(), it.seq)
+			}
+			if it.published > 0 {
+				c.g.metrics.deliveryLatency.Observe(float64(time.Now().UnixNano()-it.published) / 1e9)
 			}
 			it.frame = nil
 		}

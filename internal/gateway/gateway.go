@@ -96,7 +96,11 @@ type metrics struct {
 	gapReads          prometheus.Counter
 	replayed          prometheus.Counter
 	refused           *prometheus.CounterVec
+	busLag            prometheus.Histogram
+	deliveryLatency   prometheus.Histogram
 }
+
+var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -109,9 +113,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		gapReads:          prometheus.NewCounter(prometheus.CounterOpts{Name: "chorus_ws_gap_reads_total", Help: "Gaps not filled from the bus within the wait, read from the database."}),
 		replayed:          prometheus.NewCounter(prometheus.CounterOpts{Name: "chorus_ws_replayed_messages_total", Help: "Messages replayed from the database (resume, gaps, resync)."}),
 		refused:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chorus_ws_upgrades_refused_total", Help: "Refused WebSocket upgrades by reason."}, []string{"reason"}),
+		busLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "chorus_bus_lag_seconds", Help: "Time from publish to receipt by this gateway (the bus).",
+			Buckets: latencyBuckets,
+		}),
+		deliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "chorus_ws_delivery_seconds", Help: "Time from a message's publish (after commit) to its write on a receiver's socket.",
+			Buckets: latencyBuckets,
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.slowConsumers, m.duplicatesDropped, m.gaps, m.gapReads, m.replayed, m.refused)
+		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.slowConsumers, m.duplicatesDropped, m.gaps, m.gapReads, m.replayed, m.refused, m.busLag, m.deliveryLatency)
 	}
 	return m
 }
@@ -152,6 +164,11 @@ func New(cfg Config, svc *chat.Service, authn Authenticator, reg prometheus.Regi
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			server.WriteError(w, r, chorus.Errorf(chorus.EINVALID, "WebSocket upgrade required."))
 		},
+	}
+	g.hub.observe = func(ev chorus.Event) {
+		if ev.PublishedAt > 0 {
+			g.metrics.busLag.Observe(float64(time.Now().UnixNano()-ev.PublishedAt) / 1e9)
+		}
 	}
 	g.receipts = newReceiptBatcher(svc, cfg.ReceiptFlush, logger)
 	if reg != nil {

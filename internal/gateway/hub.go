@@ -10,12 +10,14 @@ import (
 // hub keeps one bus subscription per topic for all local connections
 // (ref-counted), and fans each event out to them.
 type hub struct {
-	bus    chorus.Bus
-	mu     sync.Mutex
-	topics map[string]*topicEntry
+	bus     chorus.Bus
+	observe func(chorus.Event) // called once per event received, for metrics
+	mu      sync.Mutex
+	topics  map[string]*topicEntry
 }
 
 type topicEntry struct {
+	h     *hub
 	mu    sync.RWMutex
 	conns map[*conn]struct{}
 	ready chan struct{} // closed once the bus subscription is active (or failed)
@@ -32,7 +34,7 @@ func (h *hub) subscribe(ctx context.Context, topic string, c *conn) error {
 	h.mu.Lock()
 	e, ok := h.topics[topic]
 	if !ok {
-		e = &topicEntry{conns: map[*conn]struct{}{}, ready: make(chan struct{})}
+		e = &topicEntry{h: h, conns: map[*conn]struct{}{}, ready: make(chan struct{})}
 		h.topics[topic] = e
 	}
 	e.mu.Lock()
@@ -84,6 +86,9 @@ func (h *hub) unsubscribe(topic string, c *conn) {
 }
 
 func (e *topicEntry) dispatch(ev chorus.Event) {
+	if e.h.observe != nil {
+		e.h.observe(ev)
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	for c := range e.conns {
