@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enkisys/chorus/internal/chorus"
 	"github.com/enkisys/chorus/internal/chorustest"
-	"github.com/enkisys/chorus/internal/module"
 )
 
 func noEnv(string) string { return "" }
@@ -141,7 +139,6 @@ func TestEveryRoleCombinationResolves(t *testing.T) {
 	if err := a.modules.CheckTargets("store"); err == nil {
 		t.Error("an infrastructure module was accepted as a role")
 	}
-	_ = module.New
 }
 
 func TestMainCommands(t *testing.T) {
@@ -290,7 +287,6 @@ func TestFirstRunBootstrap(t *testing.T) {
 	if strings.Contains(banner2, password) || !strings.Contains(banner2, "printed on the first run only") {
 		t.Errorf("second banner = %q", banner2)
 	}
-	_ = chorus.RoleAdmin
 }
 
 // TestConfigFromSSM: settings given as ssm:///path are resolved from a

@@ -301,8 +301,7 @@ func (e *env) mustDial(path, token string, headers ...string) *wsConn {
 		}
 		e.t.Fatalf("dial %s: %v (status %d)", path, err, status)
 	}
-	hello := w.next("hello")
-	_ = hello
+	w.next("hello")
 	return w
 }
 

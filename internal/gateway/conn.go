@@ -58,9 +58,8 @@ type conn struct {
 	id       string
 	p        chorus.Principal
 	actorKey string
-	agent    bool // the multiplexed /ws/v1/agent stream
-	pingSlot int  // which tick of the ping loop pings this socket
-	limitKey string
+	agent    bool          // the multiplexed /ws/v1/agent stream
+	pingSlot int           // which tick of the ping loop pings this socket
 	limiter  *rate.Limiter // message.send frames
 	frames   *rate.Limiter // all frames
 	// Flood accounting (read goroutine only).

@@ -10,10 +10,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,17 +230,47 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, reason string, 
 	server.WriteError(w, r, err)
 }
 
-func (g *Gateway) serveConversation(w http.ResponseWriter, r *http.Request) {
+// admit does what every upgrade needs first: refuse while draining, and
+// authenticate. It answers refusals itself.
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request) (chorus.Principal, bool) {
 	if g.draining.Load() {
 		g.refuse(w, r, "draining", chorus.Errorf(chorus.EUNAVAILABLE, "Server is shutting down; reconnect."))
-		return
+		return chorus.Principal{}, false
 	}
 	p, err := g.authn.Authenticate(r)
 	if err != nil {
 		g.refuse(w, r, "auth", err)
-		return
+		return chorus.Principal{}, false
 	}
 	server.AnnotateTenant(r.Context(), p.TenantID)
+	return p, true
+}
+
+// start subscribes an upgraded socket (setup returns its hello frame), then
+// writes hello, runs afterHello (may be nil) and hands the socket to its own
+// read goroutine. A failed setup closes it with "try again later".
+func (g *Gateway) start(c *conn, release func(), setup func(ctx context.Context) ([]byte, error), afterHello func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	hello, err := setup(ctx)
+	cancel()
+	if err != nil {
+		g.logger.Warn("subscribe failed", "conn_id", c.id, "err", err)
+		c.closeWith(websocket.CloseTryAgainLater, "temporarily unavailable; reconnect")
+		release()
+		return
+	}
+	c.sendHello(hello)
+	if afterHello != nil {
+		afterHello()
+	}
+	go c.serve(release)
+}
+
+func (g *Gateway) serveConversation(w http.ResponseWriter, r *http.Request) {
+	p, ok := g.admit(w, r)
+	if !ok {
+		return
+	}
 	var afterSeq int64 = -1
 	if v := r.URL.Query().Get("after_seq"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -252,8 +280,7 @@ func (g *Gateway) serveConversation(w http.ResponseWriter, r *http.Request) {
 		}
 		afterSeq = n
 	}
-	convID := chi.URLParam(r, "id")
-	conv, err := g.chat.Authorize(r.Context(), p, convID, false)
+	conv, err := g.chat.Authorize(r.Context(), p, chi.URLParam(r, "id"), false)
 	if err != nil {
 		g.refuse(w, r, "forbidden", err)
 		return
@@ -274,56 +301,33 @@ func (g *Gateway) serveConversation(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	handed := false
-	defer func() {
-		if !handed {
-			release()
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	start := afterSeq
-	if start < 0 {
-		start = 0
-	}
 	c.mu.Lock()
-	c.convs[conv.ID] = &convState{lastSeq: start, catchingUp: true}
+	c.convs[conv.ID] = &convState{lastSeq: max(afterSeq, 0), catchingUp: true}
 	c.mu.Unlock()
-	err = g.hub.subscribe(ctx, chorus.ConversationTopic(p.TenantID, conv.ID), c)
-	if err == nil && afterSeq < 0 {
-		// No replay asked: start from the conversation's current end.
-		var cur chorus.Conversation
-		cur, err = g.store.ConversationGet(ctx, p.TenantID, conv.ID)
-		if err == nil {
-			conv = cur
+	g.start(c, release, func(ctx context.Context) ([]byte, error) {
+		if err := g.hub.subscribe(ctx, chorus.ConversationTopic(p.TenantID, conv.ID), c); err != nil {
+			return nil, err
+		}
+		// Read after subscribing: no event between the two is missed.
+		cur, err := g.store.ConversationGet(ctx, p.TenantID, conv.ID)
+		if err != nil {
+			return nil, err
+		}
+		if afterSeq < 0 {
+			// No replay asked: start from the conversation's current end.
 			c.mu.Lock()
-			c.convs[conv.ID].lastSeq = conv.LastSeq
+			c.convs[conv.ID].lastSeq = cur.LastSeq
 			c.mu.Unlock()
 		}
-	}
-	cancel()
-	if err != nil {
-		g.logger.Warn("subscribe failed", "conn_id", c.id, "err", err)
-		c.closeWith(websocket.CloseTryAgainLater, "temporarily unavailable; reconnect")
-		return
-	}
-	hello, _ := json.Marshal(map[string]any{"type": "hello", "conversation_id": conv.ID, "last_seq": conv.LastSeq, "conversation": conv})
-	c.sendHello(hello)
-	go c.catchUp(conv.ID)
-	handed = true
-	go c.serve(release)
+		return json.Marshal(map[string]any{"type": "hello", "conversation_id": cur.ID, "last_seq": cur.LastSeq, "conversation": cur})
+	}, func() { go c.catchUp(conv.ID) })
 }
 
 func (g *Gateway) serveAgent(w http.ResponseWriter, r *http.Request) {
-	if g.draining.Load() {
-		g.refuse(w, r, "draining", chorus.Errorf(chorus.EUNAVAILABLE, "Server is shutting down; reconnect."))
+	p, ok := g.admit(w, r)
+	if !ok {
 		return
 	}
-	p, err := g.authn.Authenticate(r)
-	if err != nil {
-		g.refuse(w, r, "auth", err)
-		return
-	}
-	server.AnnotateTenant(r.Context(), p.TenantID)
 	if !p.IsAgent() {
 		g.refuse(w, r, "forbidden", chorus.Errorf(chorus.EFORBIDDEN, "Agents only."))
 		return
@@ -340,27 +344,15 @@ func (g *Gateway) serveAgent(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	handed := false
-	defer func() {
-		if !handed {
-			release()
+	g.start(c, release, func(ctx context.Context) ([]byte, error) {
+		if err := g.hub.subscribe(ctx, chorus.AgentsTopic(p.TenantID), c); err != nil {
+			return nil, err
 		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err = g.hub.subscribe(ctx, chorus.AgentsTopic(p.TenantID), c)
-	if err == nil {
-		err = g.followAssigned(ctx, c)
-	}
-	cancel()
-	if err != nil {
-		g.logger.Warn("agent subscribe failed", "conn_id", c.id, "err", err)
-		c.closeWith(websocket.CloseTryAgainLater, "temporarily unavailable; reconnect")
-		return
-	}
-	hello, _ := json.Marshal(map[string]any{"type": "hello", "agent_id": p.Subject})
-	c.sendHello(hello)
-	handed = true
-	go c.serve(release)
+		if err := g.followAssigned(ctx, c); err != nil {
+			return nil, err
+		}
+		return json.Marshal(map[string]any{"type": "hello", "agent_id": p.Subject})
+	}, nil)
 }
 
 // followAssigned follows the agent's active conversations.
@@ -387,14 +379,7 @@ func (g *Gateway) followAssigned(ctx context.Context, c *conn) error {
 }
 
 func (g *Gateway) agentOriginAllowed(r *http.Request, origin string) bool {
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	return slices.Contains(g.cfg.AllowedOrigins, origin)
+	return chat.SameOrigin(r, origin) || slices.Contains(g.cfg.AllowedOrigins, origin)
 }
 
 // open checks the per-visitor and per-IP socket limits, upgrades, and
