@@ -90,28 +90,19 @@ func (db *DB) MessageList(ctx context.Context, tenantID, conversationID string, 
 
 // MessageMarkReceipt raises the reader's delivered (or read) watermark to seq
 // (clamped to last_seq) and stamps the other side's messages up to seq, in
-// one transaction. It returns the watermark of kind and whether it moved.
+// one statement. It returns the watermark of kind and whether it moved.
 func (db *DB) MessageMarkReceipt(ctx context.Context, tenantID, conversationID string, reader chorus.Actor, kind string, seq int64, at time.Time) (int64, bool, error) {
 	if kind != chorus.ReceiptDelivered && kind != chorus.ReceiptRead {
 		return 0, false, chorus.Errorf(chorus.EINVALID, "kind: must be delivered or read.")
 	}
-	var mark int64
-	var moved bool
-	err := db.WithTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
-		if err := relaxCommit(ctx, tx); err != nil {
-			return err
-		}
-		var err error
-		mark, moved, err = db.markReceiptTx(ctx, tx, tenantID, conversationID, reader, kind, seq, at)
-		return err
-	})
+	res, err := db.markReceipts(ctx, tenantID, kind, []chorus.DeliveryMark{{TenantID: tenantID, ConversationID: conversationID, Reader: reader, Seq: seq}}, at)
 	if err != nil {
 		return 0, false, err
 	}
-	return mark, moved, nil
+	return res[0].Watermark, res[0].Moved, res[0].Err
 }
 
-// MessageMarkDelivered records many delivery receipts: one transaction per
+// MessageMarkDelivered records many delivery receipts: one statement per
 // tenant (row-level security sets one tenant per transaction).
 func (db *DB) MessageMarkDelivered(ctx context.Context, marks []chorus.DeliveryMark, at time.Time) ([]chorus.DeliveryResult, error) {
 	out := make([]chorus.DeliveryResult, len(marks))
@@ -124,87 +115,91 @@ func (db *DB) MessageMarkDelivered(ctx context.Context, marks []chorus.DeliveryM
 		byTenant[m.TenantID] = append(byTenant[m.TenantID], i)
 	}
 	for _, tenant := range tenants {
-		err := db.WithTenantTx(ctx, tenant, func(tx pgx.Tx) error {
-			if err := relaxCommit(ctx, tx); err != nil {
-				return err
-			}
-			for _, i := range byTenant[tenant] {
-				m := marks[i]
-				wm, moved, err := db.markReceiptTx(ctx, tx, tenant, m.ConversationID, m.Reader, chorus.ReceiptDelivered, m.Seq, at)
-				if chorus.ErrorCode(err) == chorus.ENOTFOUND {
-					// Detected by a read before any write: the others apply.
-					out[i] = chorus.DeliveryResult{Err: err}
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				out[i] = chorus.DeliveryResult{Watermark: wm, Moved: moved}
-			}
-			return nil
-		})
+		idx := byTenant[tenant]
+		group := make([]chorus.DeliveryMark, len(idx))
+		for j, i := range idx {
+			group[j] = marks[i]
+		}
+		res, err := db.markReceipts(ctx, tenant, chorus.ReceiptDelivered, group, at)
 		if err != nil {
 			return nil, err
+		}
+		for j, i := range idx {
+			out[i] = res[j]
 		}
 	}
 	return out, nil
 }
 
-// relaxCommit lets a receipt transaction commit without waiting for the WAL
-// flush: receipts are watermarks that clients repeat, so they need not, and
-// then they do not compete with messages, which do. A crash may lose the
-// last few receipts, never a message.
-func relaxCommit(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-		return translate(err, "mark", "receipt")
-	}
-	return nil
-}
+// receiptKey names one reader's watermarks in one conversation.
+type receiptKey struct{ conversation, actorType, actorID string }
 
-// markReceiptTx raises one reader's watermark inside tx (tenant already set).
-func (db *DB) markReceiptTx(ctx context.Context, tx pgx.Tx, tenantID, conversationID string, reader chorus.Actor, kind string, seq int64, at time.Time) (mark int64, moved bool, err error) {
-	isRead := kind == chorus.ReceiptRead
-	c, err := db.q.ConversationSendCheck(ctx, tx, dbsqlc.ConversationSendCheckParams{TenantID: tenantID, ID: conversationID})
+// markReceipts raises the watermarks of kind for marks (all of tenantID) with
+// one ReceiptsMark statement. Marks for the same reader and conversation are
+// merged first (the statement takes each once). Its transaction commits
+// without waiting for the WAL flush: receipts are watermarks that clients
+// repeat, so they need not, and then they do not compete with messages, which
+// do. A crash may lose the last few receipts, never a message. Concurrent
+// calls may deadlock on shared rows (the same reader on two gateways): the
+// loser is retried once.
+func (db *DB) markReceipts(ctx context.Context, tenantID, kind string, marks []chorus.DeliveryMark, at time.Time) ([]chorus.DeliveryResult, error) {
+	p := dbsqlc.ReceiptsMarkParams{TenantID: tenantID, IsRead: kind == chorus.ReceiptRead, At: at}
+	pos := make(map[receiptKey]int, len(marks))
+	for _, m := range marks {
+		k := receiptKey{m.ConversationID, m.Reader.Type, m.Reader.ID}
+		if j, ok := pos[k]; ok {
+			p.Seqs[j] = max(p.Seqs[j], m.Seq)
+			continue
+		}
+		pos[k] = len(p.Seqs)
+		p.ConversationIds = append(p.ConversationIds, k.conversation)
+		p.ActorTypes = append(p.ActorTypes, k.actorType)
+		p.ActorIds = append(p.ActorIds, k.actorID)
+		p.Seqs = append(p.Seqs, m.Seq)
+	}
+	var rows []*dbsqlc.ReceiptsMarkRow
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		rows, err = db.q.ReceiptsMark(ctx, db.tenantRelaxed(tenantID), p)
+		if !isDeadlock(err) {
+			break
+		}
+	}
 	if err != nil {
-		return 0, false, translate(err, "get", "conversation")
+		return nil, translate(err, "mark", "receipts")
 	}
-	seq = min(seq, c.LastSeq)
-	if seq > 0 {
-		p := dbsqlc.ReceiptRaiseParams{
-			TenantID: tenantID, ConversationID: conversationID, ActorType: reader.Type, ActorID: reader.ID,
-			DeliveredSeq: seq, UpdatedAt: at,
+	found := make(map[receiptKey]*dbsqlc.ReceiptsMarkRow, len(rows))
+	for _, r := range rows {
+		found[receiptKey{r.ConversationID, r.ActorType, r.ActorID}] = r
+	}
+	// Each mark's result is the one the single calls, made in order, would
+	// have had: a later mark of the same reader moves only past the earlier.
+	out := make([]chorus.DeliveryResult, len(marks))
+	running := make(map[receiptKey]int64, len(rows))
+	for i, m := range marks {
+		k := receiptKey{m.ConversationID, m.Reader.Type, m.Reader.ID}
+		r := found[k]
+		if r == nil {
+			out[i] = chorus.DeliveryResult{Err: chorus.Errorf(chorus.ENOTFOUND, "Conversation not found.")}
+			continue
 		}
-		if isRead {
-			p.ReadSeq = seq
-		}
-		r, err := db.q.ReceiptRaise(ctx, tx, p)
-		switch {
-		case err == nil:
-			mark, moved = r.DeliveredSeq, true
-			if isRead {
-				mark = r.ReadSeq
+		before, ok := running[k]
+		if !ok {
+			before = r.OldDelivered
+			if p.IsRead {
+				before = r.OldRead
 			}
-			_, err = db.q.MessageMarkReceipt(ctx, tx, dbsqlc.MessageMarkReceiptParams{
-				At: at, IsRead: isRead, TenantID: tenantID, ConversationID: conversationID, Seq: seq, ReaderType: reader.Type,
-			})
-			return mark, moved, translate(err, "mark", "messages")
-		case !errors.Is(err, pgx.ErrNoRows):
-			return 0, false, translate(err, "raise", "receipt")
 		}
+		if !r.Raised {
+			out[i] = chorus.DeliveryResult{Watermark: before}
+			running[k] = before
+			continue
+		}
+		after := max(before, min(m.Seq, r.LastSeq))
+		out[i] = chorus.DeliveryResult{Watermark: after, Moved: after > before}
+		running[k] = after
 	}
-	r, err := db.q.ReceiptGet(ctx, tx, dbsqlc.ReceiptGetParams{
-		TenantID: tenantID, ConversationID: conversationID, ActorType: reader.Type, ActorID: reader.ID,
-	})
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return 0, false, nil
-	case err != nil:
-		return 0, false, translate(err, "get", "receipt")
-	case isRead:
-		return r.ReadSeq, false, nil
-	default:
-		return r.DeliveredSeq, false, nil
-	}
+	return out, nil
 }
 
 func toMessage(r *dbsqlc.Message) chorus.Message {

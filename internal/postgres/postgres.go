@@ -173,6 +173,13 @@ func unavailable(err error) bool {
 		errors.Is(err, puddle.ErrClosedPool) // shutting down
 }
 
+// isDeadlock reports whether PostgreSQL chose err's transaction as the
+// victim of a deadlock (SQLSTATE 40P01); it was rolled back and may be retried.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
+}
+
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == sqlstateUniqueViolation

@@ -46,6 +46,9 @@ const (
 	scopeOutbox      = "outbox"
 
 	setConfigSQL = "SELECT set_config($1, $2, true)"
+	// setConfigRelaxedSQL also lets the transaction commit without waiting
+	// for the WAL flush (SET LOCAL synchronous_commit = off).
+	setConfigRelaxedSQL = "SELECT set_config($1, $2, true), set_config('synchronous_commit', 'off', true)"
 )
 
 // afterConnect switches a new pooled connection to AppRole, so that the
@@ -74,6 +77,9 @@ type scope struct {
 	pool  *pgxpool.Pool
 	name  string
 	value string
+	// relaxed commits without waiting for the WAL flush: for writes a crash
+	// may lose without harm (receipts, which clients repeat).
+	relaxed bool
 }
 
 var _ dbsqlc.DBTX = scope{}
@@ -81,6 +87,12 @@ var _ dbsqlc.DBTX = scope{}
 // tenant scopes statements to one tenant's rows.
 func (db *DB) tenant(tenantID string) scope {
 	return scope{pool: db.pool, name: settingTenant, value: tenantID}
+}
+
+// tenantRelaxed is tenant for statements whose commit need not wait for the
+// WAL flush (see scope.relaxed).
+func (db *DB) tenantRelaxed(tenantID string) scope {
+	return scope{pool: db.pool, name: settingTenant, value: tenantID, relaxed: true}
 }
 
 // outbox scopes statements to the outbox drain: every tenant's outbox rows,
@@ -93,7 +105,11 @@ func (db *DB) outbox() scope {
 // set_config result. On error the batch is already closed.
 func (s scope) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
-	b.Queue(setConfigSQL, s.name, s.value)
+	if s.relaxed {
+		b.Queue(setConfigRelaxedSQL, s.name, s.value)
+	} else {
+		b.Queue(setConfigSQL, s.name, s.value)
+	}
 	b.Queue(sql, args...)
 	br := s.pool.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {

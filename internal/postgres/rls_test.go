@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -432,6 +433,15 @@ func TestScopeSettingIsTransactionLocal(t *testing.T) {
 		t.Errorf("ConversationList = %d conversations, want 1", len(list))
 	}
 	wantCode(t, db.AgentSetPassword(ctx, f.tenant, "nobody", "x"), chorus.ENOTFOUND)
+	// A receipt commits without waiting for the WAL flush, and only it: the
+	// connection's next statement waits again.
+	_, _, err = db.MessageMarkReceipt(ctx, f.tenant, f.conv.ID, chorus.Actor{Type: chorus.SenderVisitor, ID: "v"}, chorus.ReceiptRead, 1, time.Now())
+	must(t, err)
+	var sc string
+	must(t, db.Pool().QueryRow(ctx, "SHOW synchronous_commit").Scan(&sc))
+	if sc != "on" {
+		t.Errorf("after a receipt, the connection's synchronous_commit is %q, want on", sc)
+	}
 }
 
 // TestNonSuperuserOwner deploys the way a managed database is often set up:

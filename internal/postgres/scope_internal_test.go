@@ -52,6 +52,15 @@ func TestScopeErrors(t *testing.T) {
 	rows.Close()
 	rows.Close() // twice is fine
 
+	// A relaxed scope's statement commits without waiting for the WAL flush.
+	var sc string
+	if err := db.tenantRelaxed("t1").QueryRow(ctx, "SELECT current_setting('synchronous_commit')").Scan(&sc); err != nil || sc != "off" {
+		t.Errorf("relaxed scope: synchronous_commit = %q, %v; want off", sc, err)
+	}
+	if err := s.QueryRow(ctx, "SELECT current_setting('synchronous_commit')").Scan(&sc); err != nil || sc != "on" {
+		t.Errorf("tenant scope: synchronous_commit = %q, %v; want on", sc, err)
+	}
+
 	// A setting that cannot be set fails before the statement runs.
 	bogus := scope{pool: db.pool, name: "not a valid name", value: "x"}
 	if _, err := bogus.Exec(ctx, "SELECT 1"); err == nil {

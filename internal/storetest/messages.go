@@ -486,4 +486,29 @@ func testMessageMarkDelivered(t *testing.T, s chorus.Store) {
 	if res, err := s.MessageMarkDelivered(ctx, nil, at(32)); err != nil || len(res) != 0 {
 		t.Errorf("empty batch: %v %v", res, err)
 	}
+	// One reader several times in a batch (two sockets of one visitor): each
+	// mark moves only past the ones before it; seq is clamped to last_seq.
+	res, err = s.MessageMarkDelivered(ctx, []chorus.DeliveryMark{
+		{TenantID: w.tenant, ConversationID: c1.ID, Reader: visitor, Seq: 2},
+		{TenantID: w.tenant, ConversationID: c1.ID, Reader: visitor, Seq: 3},
+		{TenantID: w.tenant, ConversationID: c1.ID, Reader: visitor, Seq: 99},
+	}, at(33))
+	must(t, err, "MessageMarkDelivered")
+	want = []chorus.DeliveryResult{{Watermark: 2}, {Watermark: 3, Moved: true}, {Watermark: 3}}
+	for i, r := range res {
+		if r != want[i] {
+			t.Errorf("repeated reader, mark %d: %+v, want %+v", i, r, want[i])
+		}
+	}
+	list, err = s.MessageList(ctx, w.tenant, c1.ID, 0, 10)
+	must(t, err, "MessageList")
+	for _, m := range list {
+		wantAt := at(30)
+		if m.Seq == 3 {
+			wantAt = at(33)
+		}
+		if m.DeliveredAt == nil || !m.DeliveredAt.Equal(wantAt) {
+			t.Errorf("c1 message %d delivered_at %v, want %v", m.Seq, m.DeliveredAt, wantAt)
+		}
+	}
 }

@@ -42,29 +42,62 @@ WHERE tenant_id = @tenant_id AND conversation_id = @conversation_id AND seq > @a
 ORDER BY seq
 LIMIT @row_limit;
 
--- name: MessageMarkReceipt :execrows
--- Stamps delivered_at (and read_at when is_read) on the messages up to seq
--- sent by the other side: a visitor receives agent and system messages, an
--- agent receives visitor messages.
-UPDATE messages SET
-    delivered_at = COALESCE(delivered_at, @at::timestamptz),
-    read_at      = CASE WHEN @is_read::bool THEN COALESCE(read_at, @at::timestamptz) ELSE read_at END
-WHERE tenant_id = @tenant_id AND conversation_id = @conversation_id AND seq <= @seq
-  AND CASE WHEN @reader_type::text = 'visitor' THEN sender_type <> 'visitor' ELSE sender_type = 'visitor' END
-  AND (delivered_at IS NULL OR (@is_read::bool AND read_at IS NULL));
-
--- name: ReceiptRaise :one
--- Raises the reader's watermarks; returns a row only when one moved.
-INSERT INTO receipts (tenant_id, conversation_id, actor_type, actor_id, delivered_seq, read_seq, updated_at)
-VALUES (@tenant_id, @conversation_id, @actor_type, @actor_id, @delivered_seq, @read_seq, @updated_at)
-ON CONFLICT (conversation_id, actor_type, actor_id) DO UPDATE SET
-    delivered_seq = greatest(receipts.delivered_seq, EXCLUDED.delivered_seq),
-    read_seq      = greatest(receipts.read_seq, EXCLUDED.read_seq),
-    updated_at    = EXCLUDED.updated_at
-WHERE receipts.tenant_id = EXCLUDED.tenant_id
-  AND (EXCLUDED.delivered_seq > receipts.delivered_seq OR EXCLUDED.read_seq > receipts.read_seq)
-RETURNING delivered_seq, read_seq;
-
--- name: ReceiptGet :one
-SELECT delivered_seq, read_seq FROM receipts
-WHERE tenant_id = @tenant_id AND conversation_id = @conversation_id AND actor_type = @actor_type AND actor_id = @actor_id;
+-- name: ReceiptsMark :many
+-- Raises many readers' delivered (or, with is_read, read and delivered)
+-- watermarks in one statement, and stamps delivered_at (and read_at) on the
+-- messages each raise covers: those sent by the other side (a visitor
+-- receives agent and system messages, an agent receives visitor messages)
+-- above the reader's previous watermark, since the ones below it were stamped
+-- when that watermark was set. Each seq is clamped to the conversation's
+-- last_seq. The input must hold each (conversation, actor) once. Returns one
+-- row per input whose conversation exists, with its last_seq and the
+-- watermarks before and, when one moved, after.
+WITH input AS (
+    SELECT i.conversation_id, i.actor_type, i.actor_id, least(i.seq, s.last_seq) AS seq, s.last_seq
+    FROM (
+        SELECT unnest(@conversation_ids::text[]) AS conversation_id, unnest(@actor_types::text[]) AS actor_type,
+            unnest(@actor_ids::text[]) AS actor_id, unnest(@seqs::bigint[]) AS seq
+    ) i
+    JOIN live_chat_sessions s ON s.tenant_id = @tenant_id AND s.id = i.conversation_id
+), prior AS (
+    SELECT input.conversation_id, input.actor_type, input.actor_id, input.seq, input.last_seq,
+        coalesce(r.delivered_seq, 0)::bigint AS old_delivered, coalesce(r.read_seq, 0)::bigint AS old_read
+    FROM input
+    LEFT JOIN receipts r ON r.tenant_id = @tenant_id AND r.conversation_id = input.conversation_id
+        AND r.actor_type = input.actor_type AND r.actor_id = input.actor_id
+), raised AS (
+    INSERT INTO receipts (tenant_id, conversation_id, actor_type, actor_id, delivered_seq, read_seq, updated_at)
+    SELECT @tenant_id, prior.conversation_id, prior.actor_type, prior.actor_id,
+        greatest(prior.seq, prior.old_delivered),
+        CASE WHEN @is_read::bool THEN greatest(prior.seq, prior.old_read) ELSE prior.old_read END,
+        @at::timestamptz
+    FROM prior
+    WHERE prior.seq > CASE WHEN @is_read::bool THEN prior.old_read ELSE prior.old_delivered END
+    ORDER BY prior.conversation_id, prior.actor_type, prior.actor_id
+    ON CONFLICT (conversation_id, actor_type, actor_id) DO UPDATE SET
+        delivered_seq = greatest(receipts.delivered_seq, EXCLUDED.delivered_seq),
+        read_seq      = greatest(receipts.read_seq, EXCLUDED.read_seq),
+        updated_at    = EXCLUDED.updated_at
+    WHERE receipts.tenant_id = EXCLUDED.tenant_id
+      AND (EXCLUDED.delivered_seq > receipts.delivered_seq OR EXCLUDED.read_seq > receipts.read_seq)
+    RETURNING receipts.conversation_id, receipts.actor_type, receipts.actor_id, receipts.delivered_seq, receipts.read_seq
+), stamped AS (
+    UPDATE messages m SET
+        delivered_at = COALESCE(m.delivered_at, @at::timestamptz),
+        read_at      = CASE WHEN @is_read::bool THEN COALESCE(m.read_at, @at::timestamptz) ELSE m.read_at END
+    FROM prior
+    JOIN raised ON raised.conversation_id = prior.conversation_id
+        AND raised.actor_type = prior.actor_type AND raised.actor_id = prior.actor_id
+    WHERE m.tenant_id = @tenant_id AND m.conversation_id = prior.conversation_id
+      AND m.seq > CASE WHEN @is_read::bool THEN prior.old_read ELSE prior.old_delivered END
+      AND m.seq <= prior.seq
+      AND CASE WHEN prior.actor_type = 'visitor' THEN m.sender_type <> 'visitor' ELSE m.sender_type = 'visitor' END
+      AND (m.delivered_at IS NULL OR (@is_read::bool AND m.read_at IS NULL))
+)
+SELECT prior.conversation_id::text AS conversation_id, prior.actor_type::text AS actor_type, prior.actor_id::text AS actor_id, prior.last_seq, prior.old_delivered, prior.old_read,
+    coalesce(raised.delivered_seq, 0)::bigint AS new_delivered,
+    coalesce(raised.read_seq, 0)::bigint AS new_read,
+    (raised.conversation_id IS NOT NULL)::bool AS raised
+FROM prior
+LEFT JOIN raised ON raised.conversation_id = prior.conversation_id
+    AND raised.actor_type = prior.actor_type AND raised.actor_id = prior.actor_id;

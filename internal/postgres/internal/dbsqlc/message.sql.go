@@ -183,110 +183,123 @@ func (q *Queries) MessageList(ctx context.Context, db DBTX, arg MessageListParam
 	return items, nil
 }
 
-const messageMarkReceipt = `-- name: MessageMarkReceipt :execrows
-UPDATE messages SET
-    delivered_at = COALESCE(delivered_at, $1::timestamptz),
-    read_at      = CASE WHEN $2::bool THEN COALESCE(read_at, $1::timestamptz) ELSE read_at END
-WHERE tenant_id = $3 AND conversation_id = $4 AND seq <= $5
-  AND CASE WHEN $6::text = 'visitor' THEN sender_type <> 'visitor' ELSE sender_type = 'visitor' END
-  AND (delivered_at IS NULL OR ($2::bool AND read_at IS NULL))
+const receiptsMark = `-- name: ReceiptsMark :many
+WITH input AS (
+    SELECT i.conversation_id, i.actor_type, i.actor_id, least(i.seq, s.last_seq) AS seq, s.last_seq
+    FROM (
+        SELECT unnest($1::text[]) AS conversation_id, unnest($2::text[]) AS actor_type,
+            unnest($3::text[]) AS actor_id, unnest($4::bigint[]) AS seq
+    ) i
+    JOIN live_chat_sessions s ON s.tenant_id = $5 AND s.id = i.conversation_id
+), prior AS (
+    SELECT input.conversation_id, input.actor_type, input.actor_id, input.seq, input.last_seq,
+        coalesce(r.delivered_seq, 0)::bigint AS old_delivered, coalesce(r.read_seq, 0)::bigint AS old_read
+    FROM input
+    LEFT JOIN receipts r ON r.tenant_id = $5 AND r.conversation_id = input.conversation_id
+        AND r.actor_type = input.actor_type AND r.actor_id = input.actor_id
+), raised AS (
+    INSERT INTO receipts (tenant_id, conversation_id, actor_type, actor_id, delivered_seq, read_seq, updated_at)
+    SELECT $5, prior.conversation_id, prior.actor_type, prior.actor_id,
+        greatest(prior.seq, prior.old_delivered),
+        CASE WHEN $6::bool THEN greatest(prior.seq, prior.old_read) ELSE prior.old_read END,
+        $7::timestamptz
+    FROM prior
+    WHERE prior.seq > CASE WHEN $6::bool THEN prior.old_read ELSE prior.old_delivered END
+    ORDER BY prior.conversation_id, prior.actor_type, prior.actor_id
+    ON CONFLICT (conversation_id, actor_type, actor_id) DO UPDATE SET
+        delivered_seq = greatest(receipts.delivered_seq, EXCLUDED.delivered_seq),
+        read_seq      = greatest(receipts.read_seq, EXCLUDED.read_seq),
+        updated_at    = EXCLUDED.updated_at
+    WHERE receipts.tenant_id = EXCLUDED.tenant_id
+      AND (EXCLUDED.delivered_seq > receipts.delivered_seq OR EXCLUDED.read_seq > receipts.read_seq)
+    RETURNING receipts.conversation_id, receipts.actor_type, receipts.actor_id, receipts.delivered_seq, receipts.read_seq
+), stamped AS (
+    UPDATE messages m SET
+        delivered_at = COALESCE(m.delivered_at, $7::timestamptz),
+        read_at      = CASE WHEN $6::bool THEN COALESCE(m.read_at, $7::timestamptz) ELSE m.read_at END
+    FROM prior
+    JOIN raised ON raised.conversation_id = prior.conversation_id
+        AND raised.actor_type = prior.actor_type AND raised.actor_id = prior.actor_id
+    WHERE m.tenant_id = $5 AND m.conversation_id = prior.conversation_id
+      AND m.seq > CASE WHEN $6::bool THEN prior.old_read ELSE prior.old_delivered END
+      AND m.seq <= prior.seq
+      AND CASE WHEN prior.actor_type = 'visitor' THEN m.sender_type <> 'visitor' ELSE m.sender_type = 'visitor' END
+      AND (m.delivered_at IS NULL OR ($6::bool AND m.read_at IS NULL))
+)
+SELECT prior.conversation_id::text AS conversation_id, prior.actor_type::text AS actor_type, prior.actor_id::text AS actor_id, prior.last_seq, prior.old_delivered, prior.old_read,
+    coalesce(raised.delivered_seq, 0)::bigint AS new_delivered,
+    coalesce(raised.read_seq, 0)::bigint AS new_read,
+    (raised.conversation_id IS NOT NULL)::bool AS raised
+FROM prior
+LEFT JOIN raised ON raised.conversation_id = prior.conversation_id
+    AND raised.actor_type = prior.actor_type AND raised.actor_id = prior.actor_id
 `
 
-type MessageMarkReceiptParams struct {
-	At             time.Time
-	IsRead         bool
-	TenantID       string
-	ConversationID string
-	Seq            int64
-	ReaderType     string
+type ReceiptsMarkParams struct {
+	ConversationIds []string
+	ActorTypes      []string
+	ActorIds        []string
+	Seqs            []int64
+	TenantID        string
+	IsRead          bool
+	At              time.Time
 }
 
-// Stamps delivered_at (and read_at when is_read) on the messages up to seq
-// sent by the other side: a visitor receives agent and system messages, an
-// agent receives visitor messages.
-func (q *Queries) MessageMarkReceipt(ctx context.Context, db DBTX, arg MessageMarkReceiptParams) (int64, error) {
-	result, err := db.Exec(ctx, messageMarkReceipt,
-		arg.At,
-		arg.IsRead,
+type ReceiptsMarkRow struct {
+	ConversationID string
+	ActorType      string
+	ActorID        string
+	LastSeq        int64
+	OldDelivered   int64
+	OldRead        int64
+	NewDelivered   int64
+	NewRead        int64
+	Raised         bool
+}
+
+// Raises many readers' delivered (or, with is_read, read and delivered)
+// watermarks in one statement, and stamps delivered_at (and read_at) on the
+// messages each raise covers: those sent by the other side (a visitor
+// receives agent and system messages, an agent receives visitor messages)
+// above the reader's previous watermark, since the ones below it were stamped
+// when that watermark was set. Each seq is clamped to the conversation's
+// last_seq. The input must hold each (conversation, actor) once. Returns one
+// row per input whose conversation exists, with its last_seq and the
+// watermarks before and, when one moved, after.
+func (q *Queries) ReceiptsMark(ctx context.Context, db DBTX, arg ReceiptsMarkParams) ([]*ReceiptsMarkRow, error) {
+	rows, err := db.Query(ctx, receiptsMark,
+		arg.ConversationIds,
+		arg.ActorTypes,
+		arg.ActorIds,
+		arg.Seqs,
 		arg.TenantID,
-		arg.ConversationID,
-		arg.Seq,
-		arg.ReaderType,
+		arg.IsRead,
+		arg.At,
 	)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
-}
-
-const receiptGet = `-- name: ReceiptGet :one
-SELECT delivered_seq, read_seq FROM receipts
-WHERE tenant_id = $1 AND conversation_id = $2 AND actor_type = $3 AND actor_id = $4
-`
-
-type ReceiptGetParams struct {
-	TenantID       string
-	ConversationID string
-	ActorType      string
-	ActorID        string
-}
-
-type ReceiptGetRow struct {
-	DeliveredSeq int64
-	ReadSeq      int64
-}
-
-func (q *Queries) ReceiptGet(ctx context.Context, db DBTX, arg ReceiptGetParams) (*ReceiptGetRow, error) {
-	row := db.QueryRow(ctx, receiptGet,
-		arg.TenantID,
-		arg.ConversationID,
-		arg.ActorType,
-		arg.ActorID,
-	)
-	var i ReceiptGetRow
-	err := row.Scan(&i.DeliveredSeq, &i.ReadSeq)
-	return &i, err
-}
-
-const receiptRaise = `-- name: ReceiptRaise :one
-INSERT INTO receipts (tenant_id, conversation_id, actor_type, actor_id, delivered_seq, read_seq, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (conversation_id, actor_type, actor_id) DO UPDATE SET
-    delivered_seq = greatest(receipts.delivered_seq, EXCLUDED.delivered_seq),
-    read_seq      = greatest(receipts.read_seq, EXCLUDED.read_seq),
-    updated_at    = EXCLUDED.updated_at
-WHERE receipts.tenant_id = EXCLUDED.tenant_id
-  AND (EXCLUDED.delivered_seq > receipts.delivered_seq OR EXCLUDED.read_seq > receipts.read_seq)
-RETURNING delivered_seq, read_seq
-`
-
-type ReceiptRaiseParams struct {
-	TenantID       string
-	ConversationID string
-	ActorType      string
-	ActorID        string
-	DeliveredSeq   int64
-	ReadSeq        int64
-	UpdatedAt      time.Time
-}
-
-type ReceiptRaiseRow struct {
-	DeliveredSeq int64
-	ReadSeq      int64
-}
-
-// Raises the reader's watermarks; returns a row only when one moved.
-func (q *Queries) ReceiptRaise(ctx context.Context, db DBTX, arg ReceiptRaiseParams) (*ReceiptRaiseRow, error) {
-	row := db.QueryRow(ctx, receiptRaise,
-		arg.TenantID,
-		arg.ConversationID,
-		arg.ActorType,
-		arg.ActorID,
-		arg.DeliveredSeq,
-		arg.ReadSeq,
-		arg.UpdatedAt,
-	)
-	var i ReceiptRaiseRow
-	err := row.Scan(&i.DeliveredSeq, &i.ReadSeq)
-	return &i, err
+	defer rows.Close()
+	var items []*ReceiptsMarkRow
+	for rows.Next() {
+		var i ReceiptsMarkRow
+		if err := rows.Scan(
+			&i.ConversationID,
+			&i.ActorType,
+			&i.ActorID,
+			&i.LastSeq,
+			&i.OldDelivered,
+			&i.OldRead,
+			&i.NewDelivered,
+			&i.NewRead,
+			&i.Raised,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
