@@ -57,7 +57,15 @@ type Redis struct {
 	loopDone chan struct{} // closed when the receive loop returns
 	received atomic.Uint64 // items read by the receive loop (health check)
 	interval time.Duration
-	bufPool  sync.Pool
+
+	pubq    chan *publishReq // Publish → publisher
+	pubDone chan struct{}    // closed when the publisher returns
+	// pubCtx bounds the publisher's round trips; Close cancels it, so a
+	// Redis that does not answer cannot hold Close up.
+	pubCtx    context.Context
+	pubCancel context.CancelFunc
+	reqPool sync.Pool
+	batches atomic.Uint64 // pipelines of more than one event (tests)
 }
 
 var _ chorus.Bus = (*Redis)(nil)
@@ -95,30 +103,133 @@ func newRedis(client *redis.Client, prefix string, logger *slog.Logger, interval
 		loopDone: make(chan struct{}),
 		interval: interval,
 	}
-	b.bufPool.New = func() any { p := make([]byte, 0, 512); return &p }
+	b.pubq = make(chan *publishReq, maxPublishBatch)
+	b.pubDone = make(chan struct{})
+	b.pubCtx, b.pubCancel = context.WithCancel(context.Background())
+	b.reqPool.New = func() any { return &publishReq{payload: make([]byte, 0, 512), done: make(chan error, 1)} }
+	go b.publisher()
 	go b.receive()
 	go b.healthCheck()
 	return b
 }
 
-// Publish sends ev to every subscriber of topic, in every process.
+// Publish sends ev to every subscriber of topic, in every process. It
+// returns once Redis has taken the event (or refused it). Concurrent calls
+// share round trips: one goroutine sends every event waiting at that moment
+// as one pipeline, in the order the calls queued, so a busy process writes
+// to Redis once per batch instead of once per event.
 func (b *Redis) Publish(ctx context.Context, topic string, ev chorus.Event) error {
 	select {
 	case <-b.done:
 		return ErrClosed
 	default:
 	}
-	bp := b.bufPool.Get().(*[]byte)
-	buf := appendEvent((*bp)[:0], ev)
-	err := b.client.Publish(ctx, b.prefix+topic, buf).Err()
-	if cap(buf) <= 64<<10 {
-		*bp = buf
-		b.bufPool.Put(bp)
+	r := b.reqPool.Get().(*publishReq)
+	r.channel = b.prefix + topic
+	r.payload = appendEvent(r.payload[:0], ev)
+	select {
+	case b.pubq <- r:
+	case <-ctx.Done():
+		b.reqPool.Put(r)
+		return fmt.Errorf("bus: publish event: %w", ctx.Err())
+	case <-b.done:
+		return ErrClosed
+	}
+	var err error
+	select {
+	case err = <-r.done:
+	case <-b.pubDone:
+		// Closed: the publisher answered r before it returned, or never saw it.
+		select {
+		case err = <-r.done:
+		default:
+			return ErrClosed
+		}
+	case <-ctx.Done():
+		// The publisher may still hold r: leave it to the collector.
+		return fmt.Errorf("bus: publish event: %w", ctx.Err())
+	}
+	if cap(r.payload) <= 64<<10 {
+		b.reqPool.Put(r)
 	}
 	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
 		return fmt.Errorf("bus: publish event: %w", err)
 	}
 	return nil
+}
+
+// publishReq is one queued Publish: the channel, the encoded event, and
+// where the publisher reports the outcome.
+type publishReq struct {
+	channel string
+	payload []byte
+	done    chan error // buffered: the publisher never blocks on it
+}
+
+// maxPublishBatch bounds the events sent in one pipeline.
+const maxPublishBatch = 256
+
+// publisher is the one goroutine that writes Publish calls to Redis: it
+// takes the first waiting request, every other one already queued (up to
+// maxPublishBatch), sends them in one round trip and answers each. After
+// Close it answers what is still queued with ErrClosed.
+func (b *Redis) publisher() {
+	defer close(b.pubDone)
+	batch := make([]*publishReq, 0, maxPublishBatch)
+	for {
+		select {
+		case r := <-b.pubq:
+			batch = append(batch, r)
+		case <-b.done:
+			for {
+				select {
+				case r := <-b.pubq:
+					r.done <- ErrClosed
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxPublishBatch {
+			select {
+			case r := <-b.pubq:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		b.send(batch)
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+// send writes batch to Redis, one PUBLISH per request, and answers each.
+func (b *Redis) send(batch []*publishReq) {
+	ctx, cancel := context.WithTimeout(b.pubCtx, commandTimeout)
+	defer cancel()
+	if len(batch) == 1 {
+		batch[0].done <- b.client.Publish(ctx, batch[0].channel, batch[0].payload).Err()
+		return
+	}
+	cmds, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range batch {
+			p.Publish(ctx, r.channel, r.payload)
+		}
+		return nil
+	})
+	b.batches.Add(1)
+	for i, r := range batch {
+		if i < len(cmds) {
+			r.done <- cmds[i].Err()
+		} else {
+			r.done <- err
+		}
+	}
 }
 
 // Subscribe registers h for topic and returns once Redis has confirmed the
@@ -221,10 +332,12 @@ func (b *Redis) Close() error {
 	}
 	b.closed = true
 	close(b.done)
+	b.pubCancel()
 	clear(b.topics)
 	b.mu.Unlock()
 	err := b.ps.Close()
 	<-b.loopDone
+	<-b.pubDone
 	if err != nil {
 		return fmt.Errorf("bus: close pubsub: %w", err)
 	}

@@ -3,7 +3,9 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,5 +339,47 @@ func TestRedisUnreachable(t *testing.T) {
 	defer b.mu.Unlock()
 	if len(b.topics) != 0 {
 		t.Fatalf("failed subscribe left topics: %v", b.topics)
+	}
+}
+
+// TestRedisPublishBatches: concurrent Publish calls share pipelines, and
+// each publisher's events still arrive complete and in its order.
+func TestRedisPublishBatches(t *testing.T) {
+	t.Parallel()
+	client, prefix := chorustest.Redis(t)
+	b := NewRedis(client, prefix, chorustest.Logger(t))
+	t.Cleanup(func() { _ = b.Close() })
+	const publishers, each = 32, 50
+	recs := make([]*recorder, publishers)
+	for i := range recs {
+		recs[i] = newRecorder()
+		mustSubscribe(t, b, fmt.Sprintf("t.a.conv.%d", i), recs[i].handle)
+	}
+	var wg sync.WaitGroup
+	for i := range publishers {
+		wg.Go(func() {
+			for n := range each {
+				if err := b.Publish(context.Background(), fmt.Sprintf("t.a.conv.%d", i), msg(int64(n+1))); err != nil {
+					t.Errorf("publish: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, r := range recs {
+		for n := range each {
+			if got := r.next(t); got.Seq != int64(n+1) {
+				t.Fatalf("publisher %d: event %d has seq %d", i, n+1, got.Seq)
+			}
+		}
+	}
+	if b.batches.Load() == 0 {
+		t.Errorf("%d concurrent publishers never shared a pipeline", publishers)
+	}
+	// After Close, Publish fails at once.
+	_ = b.Close()
+	if err := b.Publish(context.Background(), "t.a.conv.0", msg(1)); !errors.Is(err, ErrClosed) {
+		t.Errorf("publish after close: %v", err)
 	}
 }

@@ -177,11 +177,23 @@ start_pg() {
   runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres >/dev/null
   pg_start
   runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres chorus
+  pg_sql "CREATE EXTENSION pg_stat_statements" >/dev/null
+}
+pg_sql() { runuser -u postgres -- "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d chorus -XAtq -c "$1"; }
+# pg_top FILE: the statements that cost PostgreSQL the most time since the
+# last reset, and the server's CPU seconds (all postgres processes).
+pg_top() {
+  pg_sql "SELECT calls, round(total_exec_time::numeric, 0) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms,
+      rows, left(regexp_replace(query, '\s+', ' ', 'g'), 160)
+    FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" >"$1" 2>&1 || true
+}
+cpu_of() { # cpu_of COMM: CPU seconds of every process named COMM
+  ps -C "$1" -o cputimes= 2>/dev/null | awk '{s += $1} END {print s + 0}'
 }
 pg_start() {
   # fsync and synchronous_commit on: commits are real.
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/log" -w -t 60 -o \
-    "-p $PG_PORT -k $PGDATA -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=500 -c shared_buffers=256MB" \
+    "-p $PG_PORT -k $PGDATA -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=500 -c shared_buffers=256MB -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
     start >/dev/null
 }
 pg_stop() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null; }
@@ -313,9 +325,17 @@ run_split() {
   load_bg split --url "http://127.0.0.1:$CHAT" --ws-urls "http://127.0.0.1:$GW_A,http://127.0.0.1:$GW_B" \
     --conns "$CONNS" --rate "$RATE" --duration "$DURATION" --warmup "$WARMUP" --api-probe-rate "$API_RATE" --pid "${PID[gateway-a]}"
   local rc=0
-  wait_sending split && snapshot "$OUT/split.procs.start.json" || true
+  local pg0=0 redis0=0 pg1 redis1
+  if wait_sending split; then
+    snapshot "$OUT/split.procs.start.json"
+    pg_sql "SELECT pg_stat_statements_reset()" >/dev/null || true
+    pg0=$(cpu_of postgres) redis0=$(cpu_of redis-server)
+  fi
   wait "$LOAD_PID" || rc=$?
   snapshot "$OUT/split.procs.json"
+  pg1=$(cpu_of postgres) redis1=$(cpu_of redis-server)
+  pg_top "$OUT/split.pg_top.txt"
+  log "split: CPU while sending (s, whole seconds): postgres $((pg1 - pg0)), redis $((redis1 - redis0)); top statements in split.pg_top.txt"
   scrape split "$GW_A" "$GW_B" "$CHAT" "$PRES" "$NOTI"
   tail -8 "$OUT/split.load.log" | grep -v '^\[' >&2 || true
   [ -f "$OUT/split.json" ] || { verdict split FAIL "chorus-load exited $rc without a summary"; fail; return; }
