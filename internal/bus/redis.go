@@ -64,8 +64,8 @@ type Redis struct {
 	// Redis that does not answer cannot hold Close up.
 	pubCtx    context.Context
 	pubCancel context.CancelFunc
-	reqPool sync.Pool
-	batches atomic.Uint64 // pipelines of more than one event (tests)
+	reqPool   sync.Pool
+	batches   atomic.Uint64 // pipelines of more than one event (tests)
 }
 
 var _ chorus.Bus = (*Redis)(nil)
