@@ -108,28 +108,12 @@ func (v *Verifier) writeError(w http.ResponseWriter, r *http.Request, err error)
 	WriteError(w, r, err)
 }
 
-var statuses = map[string]int{
-	chorus.EINVALID:      http.StatusBadRequest,
-	chorus.EUNAUTHORIZED: http.StatusUnauthorized,
-	chorus.EFORBIDDEN:    http.StatusForbidden,
-	chorus.ENOTFOUND:     http.StatusNotFound,
-	chorus.ECONFLICT:     http.StatusConflict,
-	chorus.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	chorus.ERATELIMITED:  http.StatusTooManyRequests,
-	chorus.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	chorus.EINTERNAL:     http.StatusInternalServerError,
-}
-
 // WriteError is the default error writer: PROTOCOL.md's body
 // {"error":{"code","message"}} with the status of the code (401 and 403 for
 // authentication; any other code, e.g. from provisioning, maps as the server
 // does; non-*chorus.Error errors are 500 with a generic message).
 func WriteError(w http.ResponseWriter, _ *http.Request, err error) {
-	code := chorus.ErrorCode(err)
-	status, ok := statuses[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	code, status := chorus.ErrorCode(err), chorus.HTTPStatus(err)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")

@@ -3,10 +3,11 @@ package chorus
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
-// Error codes. They are the wire codes of PROTOCOL.md; server and gateway map
-// them to HTTP statuses and error frames in one place each.
+// Error codes. They are the wire codes of PROTOCOL.md; HTTPStatus maps them
+// to HTTP statuses, the gateway sends them in error frames.
 const (
 	EINVALID      = "invalid_request"
 	EUNAUTHORIZED = "unauthorized"
@@ -18,6 +19,28 @@ const (
 	EUNAVAILABLE  = "unavailable"
 	EINTERNAL     = "internal"
 )
+
+// statuses maps each code to its HTTP status (PROTOCOL.md, "Errors").
+var statuses = map[string]int{
+	EINVALID:      http.StatusBadRequest,
+	EUNAUTHORIZED: http.StatusUnauthorized,
+	EFORBIDDEN:    http.StatusForbidden,
+	ENOTFOUND:     http.StatusNotFound,
+	ECONFLICT:     http.StatusConflict,
+	ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	ERATELIMITED:  http.StatusTooManyRequests,
+	EUNAVAILABLE:  http.StatusServiceUnavailable,
+	EINTERNAL:     http.StatusInternalServerError,
+}
+
+// HTTPStatus returns the HTTP status of err's code: 500 for internal errors
+// and for codes it does not know.
+func HTTPStatus(err error) int {
+	if s, ok := statuses[ErrorCode(err)]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
 
 // Error is an application error whose Message is safe to show to users.
 type Error struct {

@@ -16,26 +16,8 @@ import (
 
 var errNotFound = chorus.Errorf(chorus.ENOTFOUND, "Not found.")
 
-// codes maps chorus error codes to HTTP statuses: the one place this happens.
-var codes = map[string]int{
-	chorus.EINVALID:      http.StatusBadRequest,
-	chorus.EUNAUTHORIZED: http.StatusUnauthorized,
-	chorus.EFORBIDDEN:    http.StatusForbidden,
-	chorus.ENOTFOUND:     http.StatusNotFound,
-	chorus.ECONFLICT:     http.StatusConflict,
-	chorus.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	chorus.ERATELIMITED:  http.StatusTooManyRequests,
-	chorus.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	chorus.EINTERNAL:     http.StatusInternalServerError,
-}
-
 // StatusOf returns the HTTP status for err.
-func StatusOf(err error) int {
-	if s, ok := codes[chorus.ErrorCode(err)]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
+func StatusOf(err error) int { return chorus.HTTPStatus(err) }
 
 // WriteError writes PROTOCOL.md's error body for err. Internal errors are
 // logged (once, here) and shown as a generic sentence.
@@ -50,6 +32,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var ce *chorus.Error
 	if errors.As(err, &ce) && ce.RetryAfterSeconds > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(ce.RetryAfterSeconds))
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="chorus"`) // RFC 6750
 	}
 	writeJSONError(w, status, code, chorus.ErrorMessage(err))
 }

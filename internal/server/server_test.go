@@ -681,6 +681,15 @@ func TestStatusOf(t *testing.T) {
 		if got := StatusOf(c.err); got != c.want {
 			t.Errorf("StatusOf(%v) = %d, want %d", c.err, got, c.want)
 		}
+		w := httptest.NewRecorder()
+		WriteError(w, httptest.NewRequest("GET", "/", nil), c.err)
+		if w.Code != c.want {
+			t.Errorf("WriteError(%v) status %d, want %d", c.err, w.Code, c.want)
+		}
+		// RFC 6750: a 401 names the scheme it wants.
+		if got := w.Header().Get("WWW-Authenticate"); (c.want == 401) != (got == `Bearer realm="chorus"`) {
+			t.Errorf("WriteError(%v): WWW-Authenticate %q", c.err, got)
+		}
 	}
 }
 
