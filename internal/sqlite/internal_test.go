@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +93,45 @@ func TestConnectionSettings(t *testing.T) {
 	}
 	if n := db.w.Stats().MaxOpenConnections; n != 1 {
 		t.Errorf("write connections = %d, want 1", n)
+	}
+}
+
+// TestOutboxWithoutAutoincrement: outbox rows take plain rowids (migration
+// 0002), so a message's insert does not also rewrite sqlite_sequence; ids
+// still grow in insertion order.
+func TestOutboxWithoutAutoincrement(t *testing.T) {
+	db := openInternal(t)
+	ctx := context.Background()
+	var ddl string
+	if err := db.r.QueryRowContext(ctx, "SELECT sql FROM sqlite_schema WHERE name = 'outbox'").Scan(&ddl); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.ToUpper(ddl), "AUTOINCREMENT") {
+		t.Errorf("outbox is still AUTOINCREMENT: %s", ddl)
+	}
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for i := range 3 {
+			if err := db.addOutbox(ctx, tx, "t1", "test.event", map[string]int{"i": i}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := db.OutboxFetch(ctx, 10)
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("OutboxFetch = %v, %v", evs, err)
+	}
+	for i, ev := range evs {
+		if want := fmt.Sprintf(`{"i":%d}`, i); string(ev.Payload) != want || (i > 0 && ev.ID <= evs[i-1].ID) {
+			t.Errorf("event %d = id %d %s, want %s after id %d", i, ev.ID, ev.Payload, want, evs[max(i-1, 0)].ID)
+		}
+	}
+	var n int
+	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_sequence WHERE name = 'outbox'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("sqlite_sequence holds %d outbox rows (%v)", n, err)
 	}
 }
 

@@ -56,8 +56,13 @@ func TestOpenFreshDirAndReopen(t *testing.T) {
 	if err != nil {
 		t.Fatalf("MigrateStatus: %v", err)
 	}
-	if len(st) != 1 || st[0].Version != 1 || !st[0].Applied || st[0].AppliedAt.IsZero() || !strings.HasSuffix(st[0].Path, "0001_init.sql") {
-		t.Errorf("MigrateStatus = %+v, want 0001_init applied", st)
+	if len(st) == 0 || !strings.HasSuffix(st[0].Path, "0001_init.sql") {
+		t.Fatalf("MigrateStatus = %+v, want 0001_init first", st)
+	}
+	for i, m := range st {
+		if m.Version != int64(i+1) || !m.Applied || m.AppliedAt.IsZero() {
+			t.Errorf("MigrateStatus[%d] = %+v, want version %d applied", i, m, i+1)
+		}
 	}
 	if err := db.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -83,8 +88,13 @@ func TestOpenFreshDirAndReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st2) != 1 || !st2[0].AppliedAt.Equal(st[0].AppliedAt) {
-		t.Errorf("MigrateStatus after reopen = %+v, want the same single migration %+v", st2, st)
+	if len(st2) != len(st) {
+		t.Fatalf("MigrateStatus after reopen = %+v, want the same migrations %+v", st2, st)
+	}
+	for i := range st {
+		if st2[i].Version != st[i].Version || !st2[i].AppliedAt.Equal(st[i].AppliedAt) {
+			t.Errorf("after reopen, migration %d = %+v, want %+v (applied once)", i, st2[i], st[i])
+		}
 	}
 }
 
