@@ -110,16 +110,10 @@ func (s *Service) publishPresence(ctx context.Context, a *chorus.Agent) {
 // queuePosition is the 1-based place of c in its tenant's queue (0 when it
 // is beyond the first queueScan entries).
 func (s *Service) queuePosition(ctx context.Context, c *chorus.Conversation) int {
-	q, err := s.store.QueueList(ctx, c.TenantID, queueScan)
+	pos, err := s.store.QueuePosition(ctx, c.TenantID, c.ID)
 	if err != nil {
+		s.logger.WarnContext(ctx, "queue position failed", "err", err)
 		return 0
 	}
-	for i, qc := range q {
-		if qc.ID == c.ID {
-			return i + 1
-		}
-	}
-	return 0
+	return pos
 }
-
-const queueScan = 200

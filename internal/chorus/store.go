@@ -143,6 +143,10 @@ type ConversationStore interface {
 	// QueueList returns queued conversations, oldest queued_at first, at
 	// most limit.
 	QueueList(ctx context.Context, tenantID string, limit int) ([]Conversation, error)
+	// QueuePosition returns the 1-based place of the conversation in its
+	// tenant's queue, in QueueList's order, however long the queue; 0 when
+	// it is not queued; ENOTFOUND when it does not exist in the tenant.
+	QueuePosition(ctx context.Context, tenantID, conversationID string) (int, error)
 	// ContactOpenConversation returns the contact's newest conversation
 	// that is not closed, or ENOTFOUND.
 	ContactOpenConversation(ctx context.Context, tenantID, contactID string) (Conversation, error)

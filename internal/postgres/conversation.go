@@ -150,6 +150,18 @@ func (db *DB) QueueList(ctx context.Context, tenantID string, limit int) ([]chor
 	return out, nil
 }
 
+// QueuePosition returns the conversation's 1-based place in its tenant's
+// queue (0 when it is not queued).
+func (db *DB) QueuePosition(ctx context.Context, tenantID, conversationID string) (int, error) {
+	pos, err := db.q.ConversationQueuePosition(ctx, db.tenant(tenantID), dbsqlc.ConversationQueuePositionParams{
+		TenantID: tenantID, ID: conversationID,
+	})
+	if err != nil {
+		return 0, translate(err, "place in queue", "conversation")
+	}
+	return int(pos), nil
+}
+
 // ContactOpenConversation returns the contact's newest conversation that is
 // not closed.
 func (db *DB) ContactOpenConversation(ctx context.Context, tenantID, contactID string) (chorus.Conversation, error) {

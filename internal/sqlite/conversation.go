@@ -242,11 +242,26 @@ func (db *DB) QueueList(ctx context.Context, tenantID string, limit int) ([]chor
 		limit = ConversationPageDefault
 	}
 	out, err := scanConversations(db.r.QueryContext(ctx, `SELECT `+convCols+` FROM live_chat_sessions
-		WHERE tenant_id = ? AND status = 'queued' ORDER BY queued_at, created_at, id LIMIT ?`, tenantID, limit))
+		WHERE tenant_id = ? AND status = 'queued' ORDER BY queued_at, id LIMIT ?`, tenantID, limit))
 	if err != nil {
 		return nil, errorf(err, "list", "queue")
 	}
 	return out, nil
+}
+
+// QueuePosition counts the queued conversations up to and including this
+// one in QueueList's order (a range of the queue index).
+func (db *DB) QueuePosition(ctx context.Context, tenantID, conversationID string) (int, error) {
+	var pos int
+	err := db.r.QueryRowContext(ctx, `SELECT CASE WHEN c.status = 'queued' THEN (
+			SELECT count(*) FROM live_chat_sessions q
+			WHERE q.tenant_id = c.tenant_id AND q.status = 'queued' AND (q.queued_at, q.id) <= (c.queued_at, c.id)
+		) ELSE 0 END
+		FROM live_chat_sessions c WHERE c.tenant_id = ? AND c.id = ?`, tenantID, conversationID).Scan(&pos)
+	if err != nil {
+		return 0, errorf(err, "place in queue", "conversation")
+	}
+	return pos, nil
 }
 
 // ContactOpenConversation returns the contact's newest conversation that is

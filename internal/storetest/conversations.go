@@ -334,6 +334,53 @@ func testQueueList(t *testing.T, s chorus.Store) {
 	}
 }
 
+// testQueuePosition: the place in QueueList's order, past any page size;
+// 0 once out of the queue; unknown and foreign conversations not found.
+func testQueuePosition(t *testing.T, s chorus.Store) {
+	w := seed(t, s)
+	other := seed(t, s)
+	ctx := context.Background()
+	var queued []chorus.Conversation
+	for i := range 60 {
+		c := chorus.Conversation{ID: newID("conv"), ChannelID: w.channel.ID, ContactID: w.contact.ID,
+			Status: chorus.StatusQueued, CreatedAt: at(i), QueuedAt: ptr(at(100 - i)), UpdatedAt: at(i)}
+		got, err := s.ConversationCreate(ctx, w.tenant, c)
+		must(t, err, "ConversationCreate")
+		queued = append(queued, got)
+	}
+	// Two queued at the same instant go by id, as QueueList does.
+	twin := chorus.Conversation{ID: queued[59].ID + "z", ChannelID: w.channel.ID, ContactID: w.contact.ID,
+		Status: chorus.StatusQueued, CreatedAt: at(0), QueuedAt: ptr(at(41)), UpdatedAt: at(0)}
+	_, err := s.ConversationCreate(ctx, w.tenant, twin)
+	must(t, err, "ConversationCreate twin")
+	other.conv(t, chorus.StatusQueued, nil, at(1)) // another tenant's queue does not count
+	list, err := s.QueueList(ctx, w.tenant, 100)
+	must(t, err, "QueueList")
+	if len(list) != 61 {
+		t.Fatalf("QueueList = %d conversations, want 61", len(list))
+	}
+	for i, c := range list {
+		pos, err := s.QueuePosition(ctx, w.tenant, c.ID)
+		must(t, err, "QueuePosition")
+		if pos != i+1 {
+			t.Fatalf("QueuePosition(%s) = %d, want %d (its place in QueueList)", c.ID, pos, i+1)
+		}
+	}
+	_, err = s.ConversationTransition(ctx, w.tenant, list[0].ID, chorus.Transition{
+		From: []string{chorus.StatusQueued}, To: chorus.StatusActive, AssigneeID: ptr("ann"), At: at(200)})
+	must(t, err, "accept")
+	if pos, err := s.QueuePosition(ctx, w.tenant, list[0].ID); err != nil || pos != 0 {
+		t.Errorf("accepted conversation: position %d, %v; want 0", pos, err)
+	}
+	if pos, err := s.QueuePosition(ctx, w.tenant, list[60].ID); err != nil || pos != 60 {
+		t.Errorf("last conversation after one left: position %d, %v; want 60", pos, err)
+	}
+	_, err = s.QueuePosition(ctx, w.tenant, "no-such-conv")
+	wantCode(t, err, chorus.ENOTFOUND, "unknown conversation")
+	_, err = s.QueuePosition(ctx, other.tenant, list[1].ID)
+	wantCode(t, err, chorus.ENOTFOUND, "another tenant's conversation")
+}
+
 func testContactOpenConversation(t *testing.T, s chorus.Store) {
 	w := seed(t, s)
 	ctx := context.Background()

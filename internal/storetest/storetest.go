@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) chorus.Store) {
 		{"ConversationTransitionTimestamps", testConversationTransitionTimestamps},
 		{"ConversationTenantIsolation", testConversationTenantIsolation},
 		{"QueueList", testQueueList},
+		{"QueuePosition", testQueuePosition},
 		{"ContactOpenConversation", testContactOpenConversation},
 		{"MessageCreateSeq", testMessageCreateSeq},
 		{"MessageCreateIdempotent", testMessageCreateIdempotent},

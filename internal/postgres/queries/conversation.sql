@@ -56,6 +56,17 @@ WHERE tenant_id = @tenant_id AND status = 'queued'
 ORDER BY queued_at, id
 LIMIT @row_limit;
 
+-- name: ConversationQueuePosition :one
+-- The 1-based place of the conversation in its tenant's queue, in
+-- ConversationQueueList's order; 0 when it is not queued; no row when it
+-- does not exist.
+SELECT (CASE WHEN c.status = 'queued' THEN (
+    SELECT count(*) FROM live_chat_sessions q
+    WHERE q.tenant_id = c.tenant_id AND q.status = 'queued' AND (q.queued_at, q.id) <= (c.queued_at, c.id)
+) ELSE 0 END)::bigint AS position
+FROM live_chat_sessions c
+WHERE c.tenant_id = @tenant_id AND c.id = @id;
+
 -- name: ConversationOpenByContact :one
 SELECT * FROM live_chat_sessions
 WHERE tenant_id = @tenant_id AND contact_id = @contact_id AND status <> 'closed'

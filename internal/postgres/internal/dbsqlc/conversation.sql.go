@@ -269,6 +269,30 @@ func (q *Queries) ConversationQueueList(ctx context.Context, db DBTX, arg Conver
 	return items, nil
 }
 
+const conversationQueuePosition = `-- name: ConversationQueuePosition :one
+SELECT (CASE WHEN c.status = 'queued' THEN (
+    SELECT count(*) FROM live_chat_sessions q
+    WHERE q.tenant_id = c.tenant_id AND q.status = 'queued' AND (q.queued_at, q.id) <= (c.queued_at, c.id)
+) ELSE 0 END)::bigint AS position
+FROM live_chat_sessions c
+WHERE c.tenant_id = $1 AND c.id = $2
+`
+
+type ConversationQueuePositionParams struct {
+	TenantID string
+	ID       string
+}
+
+// The 1-based place of the conversation in its tenant's queue, in
+// ConversationQueueList's order; 0 when it is not queued; no row when it
+// does not exist.
+func (q *Queries) ConversationQueuePosition(ctx context.Context, db DBTX, arg ConversationQueuePositionParams) (int64, error) {
+	row := db.QueryRow(ctx, conversationQueuePosition, arg.TenantID, arg.ID)
+	var position int64
+	err := row.Scan(&position)
+	return position, err
+}
+
 const conversationSendCheck = `-- name: ConversationSendCheck :one
 SELECT status, assignee_id, last_seq FROM live_chat_sessions
 WHERE tenant_id = $1 AND id = $2
