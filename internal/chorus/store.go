@@ -218,6 +218,13 @@ type OutboxStore interface {
 	OutboxFetch(ctx context.Context, limit int) ([]OutboxEvent, error)
 	// OutboxDelete removes processed rows.
 	OutboxDelete(ctx context.Context, ids []int64) error
+	// OutboxDrain hands up to limit of the oldest rows, oldest first, to fn
+	// and deletes the ids fn returns, as one drain that excludes every
+	// other drain of the database, in any process: the rows are handled in
+	// order, by one worker at a time. A drain that finds another running
+	// hands nothing and returns 0. A worker that dies mid-drain deletes
+	// nothing, so its rows are handed out again (at least once).
+	OutboxDrain(ctx context.Context, limit int, fn func([]OutboxEvent) (done []int64)) (int, error)
 }
 
 // AuditStore keeps the append-only audit log.

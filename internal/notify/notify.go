@@ -25,8 +25,9 @@ const (
 // Handler processes one outbox event. An error keeps the event for a retry.
 type Handler func(ctx context.Context, ev chorus.OutboxEvent) error
 
-// Worker drains the outbox. Run one notify process per database: rows are
-// fetched without row locks (two workers would both see a row).
+// Worker drains the outbox. Several notify processes may run against one
+// database: the store lets one drain at a time (OutboxDrain), so events are
+// handled in order, and the others take over when it stops.
 type Worker struct {
 	store    chorus.OutboxStore
 	handlers []Handler
@@ -106,38 +107,27 @@ func (w *Worker) Stop(ctx context.Context) error {
 	}
 }
 
-// Drain processes one batch and returns how many events it fetched.
+// Drain processes one batch and returns how many events it was handed (0
+// also when another worker is draining).
 func (w *Worker) Drain(ctx context.Context) (int, error) {
-	evs, err := w.store.OutboxFetch(ctx, w.batch)
-	if err != nil {
-		return 0, err
-	}
-	if len(evs) == 0 {
-		w.lag.Set(0)
-		return 0, nil
-	}
-	w.lag.Set(time.Since(evs[0].CreatedAt).Seconds())
-	done := make([]int64, 0, len(evs))
-	for _, ev := range evs {
-		ok := true
-		for _, h := range w.handlers {
-			if err := h(ctx, ev); err != nil {
-				ok = false
-				w.failures.Inc()
-				w.logger.Warn("outbox handler failed", "kind", ev.Kind, "outbox_id", ev.ID, "err", err)
-				break
+	n, err := w.store.OutboxDrain(ctx, w.batch, func(evs []chorus.OutboxEvent) []int64 {
+		w.lag.Set(time.Since(evs[0].CreatedAt).Seconds())
+		done := make([]int64, 0, len(evs))
+		for _, ev := range evs {
+			for _, h := range w.handlers {
+				if err := h(ctx, ev); err != nil {
+					w.failures.Inc()
+					w.logger.Warn("outbox handler failed", "kind", ev.Kind, "outbox_id", ev.ID, "err", err)
+					return done // keep order: retry from here on the next tick
+				}
 			}
+			w.processed.WithLabelValues(ev.Kind).Inc()
+			done = append(done, ev.ID)
 		}
-		if !ok {
-			break // keep order: retry from here on the next tick
-		}
-		w.processed.WithLabelValues(ev.Kind).Inc()
-		done = append(done, ev.ID)
+		return done
+	})
+	if err == nil && n == 0 {
+		w.lag.Set(0)
 	}
-	if len(done) > 0 {
-		if err := w.store.OutboxDelete(ctx, done); err != nil {
-			return len(evs), err
-		}
-	}
-	return len(evs), nil
+	return n, err
 }

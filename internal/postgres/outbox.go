@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/enkisys/chorus/internal/chorus"
 	"github.com/enkisys/chorus/internal/postgres/internal/dbsqlc"
 )
@@ -26,6 +28,49 @@ func (db *DB) OutboxFetch(ctx context.Context, limit int) ([]chorus.OutboxEvent,
 		})
 	}
 	return out, nil
+}
+
+// outboxDrainLock is the advisory lock key of OutboxDrain ("chorus.outbox").
+const outboxDrainLock int64 = 0x63686f7275730b01
+
+// OutboxDrain runs one drain in a transaction that holds a transaction-level
+// advisory lock: a second notify process (or a second worker) finds it
+// taken and returns at once, so rows go out in order and once while the
+// drainer lives. The lock, the fetched rows and the deletion end with the
+// transaction: when the drainer dies, PostgreSQL rolls back and releases
+// both, and the next drain hands the same rows out again.
+func (db *DB) OutboxDrain(ctx context.Context, limit int, fn func([]chorus.OutboxEvent) []int64) (int, error) {
+	n := 0
+	err := db.WithTx(ctx, func(tx pgx.Tx) error {
+		var locked bool
+		err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1), set_config($2, $3, true) IS NOT NULL",
+			outboxDrainLock, settingScope, scopeOutbox).Scan(&locked, new(bool))
+		if err != nil || !locked {
+			return err
+		}
+		rows, err := db.q.OutboxFetch(ctx, tx, limitOr(limit, 100))
+		if err != nil {
+			return err
+		}
+		evs := make([]chorus.OutboxEvent, 0, len(rows))
+		for _, r := range rows {
+			evs = append(evs, chorus.OutboxEvent{
+				ID: r.ID, TenantID: r.TenantID, Kind: r.Kind, Payload: json.RawMessage(r.Payload), CreatedAt: r.CreatedAt,
+			})
+		}
+		n = len(evs)
+		if n == 0 {
+			return nil
+		}
+		if done := fn(evs); len(done) > 0 {
+			return db.q.OutboxDelete(ctx, tx, done)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, translate(err, "drain", "outbox")
+	}
+	return n, nil
 }
 
 // OutboxDelete removes processed rows, of any tenant (see OutboxFetch).

@@ -36,6 +36,22 @@ func (db *DB) OutboxFetch(ctx context.Context, limit int) ([]chorus.OutboxEvent,
 	return out, nil
 }
 
+// OutboxDrain fetches, hands the rows to fn and deletes what fn returns.
+// The embedded database has one process, and the notify worker is its only
+// drainer, so no lock is needed (fn must not run concurrently with itself).
+func (db *DB) OutboxDrain(ctx context.Context, limit int, fn func([]chorus.OutboxEvent) []int64) (int, error) {
+	evs, err := db.OutboxFetch(ctx, limit)
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	if done := fn(evs); len(done) > 0 {
+		if err := db.OutboxDelete(ctx, done); err != nil {
+			return len(evs), err
+		}
+	}
+	return len(evs), nil
+}
+
 // OutboxDelete removes processed rows; unknown ids are ignored.
 func (db *DB) OutboxDelete(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {

@@ -76,6 +76,52 @@ func testOutbox(t *testing.T, s chorus.Store) {
 	}
 }
 
+// testOutboxDrain: a drain hands the oldest rows in order and deletes just
+// the ids its function returns; the rest come back on the next drain.
+func testOutboxDrain(t *testing.T, s chorus.Store) {
+	w := seed(t, s)
+	ctx := context.Background()
+	none := func([]chorus.OutboxEvent) []int64 { t.Error("drain of an empty outbox called fn"); return nil }
+	if n, err := s.OutboxDrain(ctx, 10, none); err != nil || n != 0 {
+		t.Fatalf("empty drain = %d, %v", n, err)
+	}
+	c := w.conv(t, chorus.StatusActive, ptr("ann"), at(1))
+	for i := range 4 {
+		w.send(t, c.ID, chorus.SenderVisitor, w.contact.ID, fmt.Sprintf("c%d", i), at(2+i))
+	}
+	all, err := s.OutboxFetch(ctx, 100)
+	must(t, err, "OutboxFetch")
+	if len(all) != 5 {
+		t.Fatalf("outbox rows = %d, want 5", len(all))
+	}
+	// The first drain takes three and reports two done (the third failed).
+	var handed []chorus.OutboxEvent
+	n, err := s.OutboxDrain(ctx, 3, func(evs []chorus.OutboxEvent) []int64 {
+		handed = evs
+		return []int64{evs[0].ID, evs[1].ID}
+	})
+	must(t, err, "OutboxDrain")
+	if n != 3 || len(handed) != 3 || handed[0].ID != all[0].ID || handed[2].ID != all[2].ID {
+		t.Fatalf("drain = %d, handed %v; want the three oldest", n, handed)
+	}
+	wantEvent(t, handed[0], w.tenant, chorus.OutboxConversationCreated, c.ID)
+	n, err = s.OutboxDrain(ctx, 10, func(evs []chorus.OutboxEvent) []int64 {
+		handed = evs
+		ids := make([]int64, len(evs))
+		for i, e := range evs {
+			ids[i] = e.ID
+		}
+		return ids
+	})
+	must(t, err, "OutboxDrain rest")
+	if n != 3 || handed[0].ID != all[2].ID {
+		t.Fatalf("second drain = %d from id %d, want 3 from the undone id %d", n, handed[0].ID, all[2].ID)
+	}
+	if m := outboxCount(t, s); m != 0 {
+		t.Errorf("outbox rows after draining all = %d", m)
+	}
+}
+
 func testAudit(t *testing.T, s chorus.Store) {
 	w := seed(t, s)
 	other := seed(t, s)

@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) chorus.Store) {
 		{"MessageMarkDelivered", testMessageMarkDelivered},
 		{"MessageMarkReceiptErrors", testMessageMarkReceiptErrors},
 		{"Outbox", testOutbox},
+		{"OutboxDrain", testOutboxDrain},
 		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
