@@ -21,6 +21,7 @@ import (
 	"github.com/enkisys/chorus/internal/module"
 	"github.com/enkisys/chorus/internal/postgres"
 	"github.com/enkisys/chorus/internal/server"
+	"github.com/enkisys/chorus/internal/sqlite"
 )
 
 // Version is set at build time (-ldflags "-X …app.Version=…").
@@ -121,6 +122,14 @@ func (a *App) registerPoolMetrics(db *postgres.DB) {
 	gauge("chorus_db_pool_max_conns", "Maximum connections of the PostgreSQL pool.", func() float64 { return float64(db.Stats().MaxConns()) })
 	_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "chorus_db_pool_acquire_wait_seconds_total", Help: "Time spent waiting for a pool connection."},
 		func() float64 { return db.Stats().AcquireDuration().Seconds() }))
+}
+
+func (a *App) registerSQLiteMetrics(db *sqlite.DB) {
+	reg := a.server.Registry
+	_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "chorus_sqlite_transactions_total",
+		Help: "SQLite write transactions (group commits)."}, func() float64 { tx, _ := db.WriteStats(); return float64(tx) }))
+	_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "chorus_sqlite_writes_total",
+		Help: "Writes carried by SQLite write transactions (writes / transactions = batch size)."}, func() float64 { _, w := db.WriteStats(); return float64(w) }))
 }
 
 func serveOpenAPI(w http.ResponseWriter, r *http.Request) {

@@ -159,6 +159,17 @@ func TestChatLoop(t *testing.T) {
 				t.Errorf("%s not recorded", name)
 			}
 		}
+		// Each engine shows its write path: SQLite its group commits,
+		// PostgreSQL its pool.
+		want := []string{"chorus_sqlite_transactions_total", "chorus_sqlite_writes_total"}
+		if strings.HasSuffix(t.Name(), "/postgres") {
+			want = []string{"chorus_db_pool_total_conns", "chorus_db_pool_acquire_wait_seconds_total"}
+		}
+		for _, name := range want {
+			if !regexp.MustCompile(`(?m)^` + name + ` [0-9]`).MatchString(m) {
+				t.Errorf("%s missing", name)
+			}
+		}
 	})
 }
 

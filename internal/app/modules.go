@@ -152,6 +152,7 @@ func (a *App) initStore() (module.Service, error) {
 					return err
 				}
 				a.store = db
+				a.registerSQLiteMetrics(db)
 			} else {
 				ready := errors.New("connecting")
 				a.server.AddCheck("database", func(context.Context) error { return ready })

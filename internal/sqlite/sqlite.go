@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -68,6 +69,9 @@ type DB struct {
 	// queue holds writes waiting for the next group commit.
 	qmu   sync.Mutex
 	queue []*writeReq
+
+	// Group commit counters (WriteStats).
+	txCount, writeCount atomic.Uint64
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -292,8 +296,16 @@ func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx
 	}
 }
 
+// WriteStats returns how many write transactions have run and how many
+// writes they carried: their ratio is the group commit's batch size.
+func (db *DB) WriteStats() (transactions, writes uint64) {
+	return db.txCount.Load(), db.writeCount.Load()
+}
+
 // runBatch runs the writes of batch in one transaction, holding the lock.
 func (db *DB) runBatch(batch []*writeReq) {
+	db.txCount.Add(1)
+	db.writeCount.Add(uint64(len(batch)))
 	defer func() {
 		for _, r := range batch {
 			close(r.done)
