@@ -209,7 +209,7 @@ redis_stop() { kill -TERM "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>
 
 GW_A=$((BASE_PORT + 1)) GW_B=$((BASE_PORT + 2)) CHAT=$((BASE_PORT + 3)) PRES=$((BASE_PORT + 4)) NOTI=$((BASE_PORT + 5))
 split_args() {
-  echo "--database-url=postgres://postgres@127.0.0.1:$PG_PORT/chorus?sslmode=disable"
+  echo "--database-url=postgres://postgres@127.0.0.1:$PG_PORT/chorus?sslmode=disable${PG_URL_EXTRA:-}"
   echo "--redis-url=redis://127.0.0.1:$REDIS_PORT/0"
   echo "--redis-prefix=scale:"
   echo "--data-dir=$WORK/split-data"
