@@ -108,12 +108,15 @@ func (a *App) initServer() (module.Service, error) {
 	}, nil
 }
 
-// initServe is started last and stopped first: its Stop drains (readiness
-// 503, then no new upgrades) and shuts the HTTP server down while the
-// modules behind it are still up.
+// initServe is started last and stopped first. Its Start opens the full
+// router (until then the server answers health, readiness "starting" and
+// 503 for the rest: no request meets a half-built router); its Stop drains
+// (readiness 503, then no new upgrades) and shuts the HTTP server down while
+// the modules behind it are still up.
 func (a *App) initServe() (module.Service, error) {
 	return module.FuncService{
-		StopFunc: a.server.Stop,
+		StartFunc: func(context.Context) error { a.server.Open(); return nil },
+		StopFunc:  a.server.Stop,
 	}, nil
 }
 

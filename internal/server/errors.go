@@ -14,7 +14,10 @@ import (
 	"github.com/enkisys/chorus/internal/chorus"
 )
 
-var errNotFound = chorus.Errorf(chorus.ENOTFOUND, "Not found.")
+var (
+	errNotFound = chorus.Errorf(chorus.ENOTFOUND, "Not found.")
+	errStarting = chorus.Errorf(chorus.EUNAVAILABLE, "The server is starting; try again in a moment.")
+)
 
 // StatusOf returns the HTTP status for err.
 func StatusOf(err error) int { return chorus.HTTPStatus(err) }

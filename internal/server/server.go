@@ -51,6 +51,11 @@ type Server struct {
 	mu       sync.Mutex
 	checks   map[string]Checker
 	draining atomic.Bool
+	// open is set by Open once every module has started: until then
+	// starting (health, readiness, metrics, 503 for the rest) answers, so
+	// that no request meets a router whose routes are still being added.
+	open     atomic.Bool
+	starting http.Handler
 	fallback atomic.Pointer[http.Handler]
 	onDrain  []func()
 	serveErr chan error
@@ -90,7 +95,31 @@ func New(cfg Config, logger *slog.Logger) *Server {
 	s.api = r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.limitBody)
 	})
+	st := chi.NewRouter()
+	st.Use(s.requestID, s.recoverer, s.observe, securityHeaders)
+	st.Get("/healthz", s.healthz)
+	st.Get("/readyz", s.readyz)
+	st.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	st.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		WriteError(w, r, errStarting)
+	})
+	s.starting = st
 	return s
+}
+
+// Open switches from the start-up handler to the full router: call it once
+// every module has added its routes (none may be added after). Until then
+// /readyz answers 503 "starting" and every other path 503 unavailable.
+func (s *Server) Open() { s.open.Store(true) }
+
+// serveHTTP is the listener's handler: the full router once open.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.open.Load() {
+		s.router.ServeHTTP(w, r)
+		return
+	}
+	s.starting.ServeHTTP(w, r)
 }
 
 // Router is the root router (for /ws, static files).
@@ -140,7 +169,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.ln = ln
 	s.httpSrv = &http.Server{
-		Handler:           s.router,
+		Handler:           http.HandlerFunc(s.serveHTTP),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -235,9 +264,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			result[name] = "ok"
 		}
 	}
-	status := http.StatusOK
-	if !ok {
-		status = http.StatusServiceUnavailable
+	status, word := http.StatusOK, "ready"
+	switch {
+	case !s.open.Load():
+		status, word = http.StatusServiceUnavailable, "starting"
+	case !ok:
+		status, word = http.StatusServiceUnavailable, "unavailable"
 	}
-	WriteJSON(w, status, map[string]any{"status": map[bool]string{true: "ready", false: "unavailable"}[ok], "checks": result})
+	WriteJSON(w, status, map[string]any{"status": word, "checks": result})
 }

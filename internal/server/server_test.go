@@ -95,6 +95,7 @@ func setup(t *testing.T, cfg Config, start bool) *bundle {
 		WriteError(w, r, &chorus.Error{Code: chorus.ERATELIMITED, Message: "Slow down.", RetryAfterSeconds: 7})
 	})
 	b := &bundle{srv: s, logs: logs}
+	s.Open() // the routes are all added
 	if start {
 		if err := s.Start(context.Background()); err != nil {
 			t.Fatal(err)
@@ -656,6 +657,52 @@ func TestPanicsAndInternalErrors(t *testing.T) {
 		t.Fatalf("after abort: %v", err)
 	} else {
 		res.Body.Close()
+	}
+}
+
+// TestStartingUntilOpen: between Start and Open the server answers health
+// and metrics, readiness 503 "starting" (with its checks), and 503
+// unavailable with Retry-After on every other path, routes added or not; the
+// full router serves once open.
+func TestStartingUntilOpen(t *testing.T) {
+	t.Parallel()
+	s := New(Config{Addr: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))
+	s.API().Get("/things", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, 200, map[string]int{"n": 1}) })
+	s.AddCheck("database", func(context.Context) error { return nil })
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	get := func(path string) (int, string, http.Header) {
+		t.Helper()
+		res, err := http.Get("http://" + s.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b), res.Header
+	}
+	if code, _, _ := get("/healthz"); code != 200 {
+		t.Errorf("healthz while starting = %d", code)
+	}
+	if code, body, _ := get("/readyz"); code != 503 || !strings.Contains(body, `"starting"`) || !strings.Contains(body, `"database":"ok"`) {
+		t.Errorf("readyz while starting = %d %s", code, body)
+	}
+	if code, _, _ := get("/metrics"); code != 200 {
+		t.Errorf("metrics while starting = %d", code)
+	}
+	for _, p := range []string{"/api/v1/things", "/api/v1/nothing", "/ws/v1/agent", "/"} {
+		if code, body, h := get(p); code != 503 || !strings.Contains(body, `"unavailable"`) || h.Get("Retry-After") != "1" {
+			t.Errorf("%s while starting = %d %s (Retry-After %q)", p, code, body, h.Get("Retry-After"))
+		}
+	}
+	s.Open()
+	if code, body, _ := get("/api/v1/things"); code != 200 || !strings.Contains(body, `"n":1`) {
+		t.Errorf("after Open: %d %s", code, body)
+	}
+	if code, body, _ := get("/readyz"); code != 200 || !strings.Contains(body, `"ready"`) {
+		t.Errorf("readyz after Open = %d %s", code, body)
 	}
 }
 
