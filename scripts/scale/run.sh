@@ -241,8 +241,9 @@ all_ready() { # every split process answers /readyz within 60 s
 load() {
   local name=$1; shift
   local rc=0
+  # shellcheck disable=SC2086 # LOAD_ENV is a list of NAME=value words
   timeout --signal=INT --kill-after=15s "${LOAD_TIMEOUT:-900}" \
-    "$LOAD" --tenant "$TENANT" --jwt-secret "$SECRET" --source-ips "$SOURCE_IPS" --connect-rate "$CONNECT_RATE" \
+    env ${LOAD_ENV:-} "$LOAD" --tenant "$TENANT" --jwt-secret "$SECRET" --source-ips "$SOURCE_IPS" --connect-rate "$CONNECT_RATE" \
     --json "$OUT/$name.json" "$@" 2>"$OUT/$name.load.log" || rc=$?
   tail -8 "$OUT/$name.load.log" | grep -v '^\[' >&2 || true
   return $rc
@@ -250,8 +251,9 @@ load() {
 # load_bg NAME ARGS...: the same in the background; sets LOAD_PID.
 load_bg() {
   local name=$1; shift
+  # shellcheck disable=SC2086 # LOAD_ENV is a list of NAME=value words
   timeout --signal=INT --kill-after=15s "${LOAD_TIMEOUT:-900}" \
-    "$LOAD" --tenant "$TENANT" --jwt-secret "$SECRET" --source-ips "$SOURCE_IPS" --connect-rate "$CONNECT_RATE" \
+    env ${LOAD_ENV:-} "$LOAD" --tenant "$TENANT" --jwt-secret "$SECRET" --source-ips "$SOURCE_IPS" --connect-rate "$CONNECT_RATE" \
     --json "$OUT/$name.json" "$@" 2>"$OUT/$name.load.log" &
   LOAD_PID=$!
 }
