@@ -35,7 +35,7 @@ func (db *DB) ChannelCreate(ctx context.Context, tenantID string, c chorus.Chann
 	if c.WidgetKey != "" {
 		key = c.WidgetKey
 	}
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO channels (tenant_id, id, type, name, widget_key, allowed_origins, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, tenantID, c.ID, c.Type, c.Name, key, jsonList(c.AllowedOrigins), micros(c.CreatedAt))
 		return err
@@ -121,7 +121,7 @@ func (db *DB) ContactCreate(ctx context.Context, tenantID string, c chorus.Conta
 			return chorus.Contact{}, fmt.Errorf("sqlite: encode contact metadata: %w", err)
 		}
 	}
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO contacts (tenant_id, id, name, email, metadata, created_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, tenantID, c.ID, c.Name, c.Email, string(meta), micros(c.CreatedAt))
 		return err
@@ -148,7 +148,7 @@ func (db *DB) ContactGet(ctx context.Context, tenantID, id string) (chorus.Conta
 // held by another contact is ECONFLICT; a contact or channel outside the
 // tenant is ENOTFOUND.
 func (db *DB) ContactIdentitySet(ctx context.Context, tenantID, contactID, channelID, kind, value string) error {
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO contact_identities (tenant_id, contact_id, channel_id, kind, value, created_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, channel_id, kind, value) DO NOTHING`,
 			tenantID, contactID, channelID, kind, value, micros(now()))

@@ -66,7 +66,7 @@ func normalize(c chorus.Conversation) chorus.Conversation {
 }
 
 // addOutbox inserts an outbox row with v encoded as its payload.
-func (db *DB) addOutbox(ctx context.Context, tx *sql.Tx, tenantID, kind string, v any) error {
+func (db *DB) addOutbox(ctx context.Context, tx wtx, tenantID, kind string, v any) error {
 	payload, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode outbox payload: %w", err)
@@ -81,7 +81,7 @@ func (db *DB) ConversationCreate(ctx context.Context, tenantID string, c chorus.
 	c.TenantID = tenantID
 	c.LastSeq = 0
 	c = normalize(c)
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO live_chat_sessions (`+convCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`,
 			tenantID, c.ID, c.ChannelID, c.ContactID, nullString(c.TeamID), c.Status, nullString(c.AssigneeID),
@@ -183,7 +183,7 @@ func (db *DB) ConversationTransition(ctx context.Context, tenantID, id string, t
 			chorus.Errorf(chorus.EINVALID, "status: unknown status %q.", t.To))
 	}
 	var c chorus.Conversation
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		var err error
 		c, err = scanConversation(tx.QueryRowContext(ctx, `SELECT `+convCols+` FROM live_chat_sessions
 			WHERE tenant_id = ? AND id = ?`, tenantID, id))

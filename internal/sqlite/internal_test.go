@@ -72,16 +72,18 @@ func TestConnectionSettings(t *testing.T) {
 	db := openInternal(t)
 	ctx := context.Background()
 	var mode string
-	if err := db.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+	if err := db.wc.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode = %q %v, want wal", mode, err)
 	}
 	for _, c := range []struct {
-		q    *sql.DB
+		q interface {
+			QueryRowContext(context.Context, string, ...any) *sql.Row
+		}
 		name string
 		want int64
 	}{
-		{db.w, "foreign_keys", 1}, {db.w, "synchronous", 1}, {db.w, "wal_autocheckpoint", 0},
-		{db.w, "busy_timeout", BusyTimeoutDefault.Milliseconds()}, {db.w, "query_only", 0},
+		{db.wc, "foreign_keys", 1}, {db.wc, "synchronous", 1}, {db.wc, "wal_autocheckpoint", 0},
+		{db.wc, "busy_timeout", BusyTimeoutDefault.Milliseconds()}, {db.wc, "query_only", 0},
 		{db.r, "foreign_keys", 1}, {db.r, "query_only", 1}, {db.r, "wal_autocheckpoint", 0},
 	} {
 		if got := pragmaInt(t, c.q, c.name); got != c.want {
@@ -109,7 +111,7 @@ func TestOutboxWithoutAutoincrement(t *testing.T) {
 	if strings.Contains(strings.ToUpper(ddl), "AUTOINCREMENT") {
 		t.Errorf("outbox is still AUTOINCREMENT: %s", ddl)
 	}
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		for i := range 3 {
 			if err := db.addOutbox(ctx, tx, "t1", "test.event", map[string]int{"i": i}); err != nil {
 				return err
@@ -220,7 +222,7 @@ func TestWriteLockHonoursContext(t *testing.T) {
 func TestCancelDuringTransaction(t *testing.T) {
 	db := openInternal(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		cancel()
 		if _, err := tx.ExecContext(ctx, "INSERT INTO tenants (id, name, created_at) VALUES ('a', 'A', 0)"); err != nil {
 			return err
@@ -237,7 +239,7 @@ func TestCancelDuringTransaction(t *testing.T) {
 		}
 	}
 	// A failing transaction rolls back entirely and leaves the connection usable.
-	err = db.write(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+	err = db.write(context.Background(), func(ctx context.Context, tx wtx) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO tenants (id, name, created_at) VALUES ('c', 'C', 0)"); err != nil {
 			return err
 		}

@@ -30,7 +30,7 @@ func (db *DB) MessageCreate(ctx context.Context, tenantID string, m chorus.NewMe
 		CreatedAt:      fromMicros(micros(m.CreatedAt)),
 	}
 	created := false
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		var status string
 		var assignee sql.NullString
 		var seq, createdAt, delivered, read sql.NullInt64
@@ -124,7 +124,7 @@ func (db *DB) MessageMarkReceipt(ctx context.Context, tenantID, conversationID s
 	}
 	var wm int64
 	var moved bool
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		var err error
 		wm, moved, err = db.markReceiptTx(ctx, tx, tenantID, conversationID, reader, kind, seq, at)
 		return err
@@ -141,7 +141,7 @@ func (db *DB) MessageMarkDelivered(ctx context.Context, marks []chorus.DeliveryM
 	if len(marks) == 0 {
 		return out, nil
 	}
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		for i, m := range marks {
 			wm, moved, err := db.markReceiptTx(ctx, tx, m.TenantID, m.ConversationID, m.Reader, chorus.ReceiptDelivered, m.Seq, at)
 			if errors.Is(err, sql.ErrNoRows) {
@@ -164,7 +164,7 @@ func (db *DB) MessageMarkDelivered(ctx context.Context, marks []chorus.DeliveryM
 
 // markReceiptTx raises one reader's watermark inside tx. An unknown
 // conversation is sql.ErrNoRows, before anything is written.
-func (db *DB) markReceiptTx(ctx context.Context, tx *sql.Tx, tenantID, conversationID string, reader chorus.Actor, kind string, seq int64, at time.Time) (wm int64, moved bool, err error) {
+func (db *DB) markReceiptTx(ctx context.Context, tx wtx, tenantID, conversationID string, reader chorus.Actor, kind string, seq int64, at time.Time) (wm int64, moved bool, err error) {
 	var last int64
 	if err := tx.StmtContext(ctx, db.st.rcptConv).QueryRowContext(ctx, tenantID, conversationID).Scan(&last); err != nil {
 		return 0, false, err

@@ -61,7 +61,7 @@ func (db *DB) OutboxDelete(ctx context.Context, ids []int64) error {
 	if err != nil {
 		return errorf(err, "delete", "outbox")
 	}
-	err = db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = db.write(ctx, func(ctx context.Context, tx wtx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))`, string(list))
 		return err
 	})
@@ -81,7 +81,7 @@ func (db *DB) AuditAppend(ctx context.Context, tenantID string, e chorus.AuditEn
 	if len(e.Details) > 0 {
 		details = string(e.Details)
 	}
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO audit_log
 			(tenant_id, actor_type, actor_id, action, target_type, target_id, details, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, tenantID, e.Actor.Type, e.Actor.ID, e.Action, e.TargetType, e.TargetID,

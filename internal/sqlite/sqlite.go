@@ -52,7 +52,13 @@ type DB struct {
 	path   string
 	logger *slog.Logger
 
-	w    *sql.DB // the one write connection; used only for writes
+	w *sql.DB // the pool holding the one write connection
+	// wc is that connection, held from Open to Close: write transactions
+	// run on it with prepared BEGIN/COMMIT statements rather than
+	// database/sql's Tx, which starts a goroutine per transaction, and with
+	// contexts that cannot be cancelled, for which the driver starts no
+	// interrupt goroutine per statement either.
+	wc   *sql.Conn
 	r    *sql.DB // read pool, query_only
 	ckpt *sql.DB // the checkpointer's connection
 
@@ -136,7 +142,12 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 		db.closeDBs()
 		return nil, fmt.Errorf("sqlite: connect: %w", err)
 	}
-	if err := db.st.prepare(ctx, db.w, db.r); err != nil {
+	if db.wc, err = db.w.Conn(ctx); err != nil {
+		db.closeDBs()
+		return nil, fmt.Errorf("sqlite: connect: %w", err)
+	}
+	if err := db.st.prepare(ctx, db.wc, db.r); err != nil {
+		_ = db.wc.Close()
 		db.closeDBs()
 		return nil, err
 	}
@@ -176,7 +187,7 @@ func (db *DB) Ping(ctx context.Context) error {
 	if err := db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
 	}
-	if err := db.w.PingContext(ctx); err != nil {
+	if err := db.wc.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
 	}
 	return nil
@@ -197,6 +208,7 @@ func (db *DB) Close() error {
 			db.unlock()
 		}
 		db.st.close()
+		_ = db.wc.Close()
 		db.closeErr = db.closeDBs()
 	})
 	return db.closeErr
@@ -240,7 +252,7 @@ const maxBatch = 32
 // writeReq is one write waiting for a transaction.
 type writeReq struct {
 	ctx  context.Context
-	fn   func(ctx context.Context, tx *sql.Tx) error
+	fn   func(ctx context.Context, tx wtx) error
 	err  error
 	done chan struct{}
 }
@@ -257,7 +269,7 @@ type writeReq struct {
 // Cancellation of ctx is honoured while the write waits; once it is in a
 // transaction it runs to commit or rollback regardless, so a cancelled
 // caller never leaves the one write connection in a broken transaction.
-func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -311,36 +323,35 @@ func (db *DB) runBatch(batch []*writeReq) {
 			close(r.done)
 		}
 	}()
-	ctx := context.Background()
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
+	st := &db.st
+	if err := st.exec(st.begin); err != nil {
 		for _, r := range batch {
 			r.err = fmt.Errorf("begin: %w", err)
 		}
 		return
 	}
+	tx := wtx{db.wc}
 	if len(batch) == 1 {
 		r := batch[0]
 		if r.err = r.fn(r.ctx, tx); r.err != nil {
-			if rerr := tx.Rollback(); rerr != nil {
-				db.logger.Error("rollback failed", "error", rerr)
-			}
+			db.rollback()
 			return
 		}
-		if err := tx.Commit(); err != nil {
+		if err := st.exec(st.commit); err != nil {
 			r.err = fmt.Errorf("commit: %w", err)
+			db.rollback()
 		}
 		return
 	}
 	for _, r := range batch {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+		if err := st.exec(st.savepoint); err != nil {
 			r.err = fmt.Errorf("savepoint: %w", err)
 			continue
 		}
 		if r.err = r.fn(r.ctx, tx); r.err != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+			if err := st.exec(st.rollbackTo); err != nil {
 				// The transaction is in an unknown state: undo all of it.
-				_ = tx.Rollback()
+				db.rollback()
 				for _, o := range batch {
 					if o.err == nil {
 						o.err = fmt.Errorf("rollback to savepoint: %w", err)
@@ -349,18 +360,46 @@ func (db *DB) runBatch(batch []*writeReq) {
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil && r.err == nil {
+		if err := st.exec(st.release); err != nil && r.err == nil {
 			r.err = fmt.Errorf("release savepoint: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := st.exec(st.commit); err != nil {
 		for _, r := range batch {
 			if r.err == nil {
 				r.err = fmt.Errorf("commit: %w", err)
 			}
 		}
+		db.rollback()
 	}
 }
+
+// rollback ends the open write transaction, if any, undoing it.
+func (db *DB) rollback() {
+	if err := db.st.exec(db.st.rollback); err != nil && !strings.Contains(err.Error(), "no transaction is active") {
+		db.logger.Error("rollback failed", "error", err)
+	}
+}
+
+// wtx is what a write function runs its statements on: the write
+// connection, inside the batch's transaction.
+type wtx struct{ c *sql.Conn }
+
+func (t wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.c.ExecContext(ctx, query, args...)
+}
+
+func (t wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.c.QueryContext(ctx, query, args...)
+}
+
+func (t wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.c.QueryRowContext(ctx, query, args...)
+}
+
+// StmtContext returns s: the write statements are prepared on the write
+// connection itself (it mirrors sql.Tx.StmtContext for the callers).
+func (t wtx) StmtContext(_ context.Context, s *sql.Stmt) *sql.Stmt { return s }
 
 // checkpointLoop checkpoints the WAL every interval until Close.
 func (db *DB) checkpointLoop(interval time.Duration) {

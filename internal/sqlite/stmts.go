@@ -15,8 +15,8 @@ const (
 )
 
 // stmts are the prepared statements of the hot paths, prepared once at Open
-// and reused: the write ones on the write connection (through tx.StmtContext,
-// which finds them already prepared there), the read ones on the read pool.
+// and reused: the write ones on the write connection, the read ones on the
+// read pool.
 type stmts struct {
 	// MessageCreate.
 	msgLookup *sql.Stmt
@@ -32,16 +32,31 @@ type stmts struct {
 	// Reads.
 	convGet *sql.Stmt
 	msgList *sql.Stmt
+	// Transaction control on the write connection.
+	begin, commit, rollback, savepoint, rollbackTo, release *sql.Stmt
 
 	all []*sql.Stmt
 }
 
-func (s *stmts) prepare(ctx context.Context, w, r *sql.DB) error {
+// preparer is a *sql.DB or a *sql.Conn.
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// prepare prepares the write statements on w, the write connection, and
+// the read ones on r, the read pool.
+func (s *stmts) prepare(ctx context.Context, w *sql.Conn, r *sql.DB) error {
 	list := []struct {
 		dst   **sql.Stmt
-		db    *sql.DB
+		db    preparer
 		query string
 	}{
+		{&s.begin, w, `BEGIN IMMEDIATE`},
+		{&s.commit, w, `COMMIT`},
+		{&s.rollback, w, `ROLLBACK`},
+		{&s.savepoint, w, `SAVEPOINT w`},
+		{&s.rollbackTo, w, `ROLLBACK TO w`},
+		{&s.release, w, `RELEASE w`},
 		{&s.msgLookup, w, `SELECT c.status, c.assignee_id,
 			m.seq, m.id, m.sender_type, m.sender_id, m.body, m.created_at, m.delivered_at, m.read_at
 			FROM live_chat_sessions c
@@ -77,6 +92,12 @@ func (s *stmts) prepare(ctx context.Context, w, r *sql.DB) error {
 		s.all = append(s.all, st)
 	}
 	return nil
+}
+
+// exec runs a transaction-control statement on the write connection.
+func (s *stmts) exec(st *sql.Stmt) error {
+	_, err := st.ExecContext(context.Background())
+	return err
 }
 
 func (s *stmts) close() {

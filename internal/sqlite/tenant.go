@@ -15,7 +15,7 @@ import (
 // existing tenant is returned unchanged.
 func (db *DB) TenantEnsure(ctx context.Context, id, name string) (chorus.Tenant, error) {
 	var t chorus.Tenant
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`, id, name, micros(now())); err != nil {
 			return err
@@ -90,7 +90,7 @@ func getAgent(ctx context.Context, q queryer, tenantID, id string) (chorus.Agent
 // when the given ones are non-empty and differ.
 func (db *DB) AgentEnsure(ctx context.Context, tenantID string, a chorus.Agent) (chorus.Agent, error) {
 	var out chorus.Agent
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		cur, err := getAgent(ctx, tx, tenantID, a.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			if err := insertAgent(ctx, tx, tenantID, a, ""); err != nil {
@@ -128,7 +128,7 @@ func (db *DB) AgentEnsure(ctx context.Context, tenantID string, a chorus.Agent) 
 	return out, nil
 }
 
-func insertAgent(ctx context.Context, tx *sql.Tx, tenantID string, a chorus.Agent, passwordHash string) error {
+func insertAgent(ctx context.Context, tx wtx, tenantID string, a chorus.Agent, passwordHash string) error {
 	created := a.CreatedAt
 	if created.IsZero() {
 		created = now()
@@ -145,7 +145,7 @@ func insertAgent(ctx context.Context, tx *sql.Tx, tenantID string, a chorus.Agen
 // e-mail (case-insensitive, per tenant) is taken.
 func (db *DB) AgentCreate(ctx context.Context, tenantID string, a chorus.Agent, passwordHash string) (chorus.Agent, error) {
 	var out chorus.Agent
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		if err := insertAgent(ctx, tx, tenantID, a, passwordHash); err != nil {
 			return err
 		}
@@ -213,7 +213,7 @@ func (db *DB) AgentSetStatus(ctx context.Context, tenantID, id, status string) (
 			chorus.Errorf(chorus.EINVALID, "status: must be online, away or offline."))
 	}
 	var out chorus.Agent
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		at := micros(now())
 		res, err := tx.ExecContext(ctx, `UPDATE agents SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
 			status, at, tenantID, id)
@@ -240,7 +240,7 @@ func (db *DB) AgentSetStatus(ctx context.Context, tenantID, id, status string) (
 
 // AgentSetPassword replaces an agent's password hash.
 func (db *DB) AgentSetPassword(ctx context.Context, tenantID, id, passwordHash string) error {
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE agents SET password_hash = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
 			passwordHash, micros(now()), tenantID, id)
 		if err != nil {
