@@ -256,6 +256,54 @@ func TestCancelDuringTransaction(t *testing.T) {
 	}
 }
 
+// TestWriteSurvivesPanicAndOpenTransaction: a write function that panics
+// fails alone (its batch-mates commit, the lock is released), and a
+// transaction somehow left open does not block later writes.
+func TestWriteSurvivesPanicAndOpenTransaction(t *testing.T) {
+	db := openInternal(t)
+	ctx := context.Background()
+	insert := func(id string) func(context.Context, wtx) error {
+		return func(ctx context.Context, tx wtx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)", id, id)
+			return err
+		}
+	}
+	// One batch of three, the middle one panics after writing.
+	reqs := []*writeReq{
+		{ctx: ctx, fn: insert("p1"), done: make(chan struct{})},
+		{ctx: ctx, fn: func(ctx context.Context, tx wtx) error {
+			if err := insert("p2")(ctx, tx); err != nil {
+				return err
+			}
+			panic("bug in a write function")
+		}, done: make(chan struct{})},
+		{ctx: ctx, fn: insert("p3"), done: make(chan struct{})},
+	}
+	db.wlock <- struct{}{}
+	db.runBatch(reqs)
+	<-db.wlock
+	if reqs[0].err != nil || reqs[2].err != nil || reqs[1].err == nil || !strings.Contains(reqs[1].err.Error(), "panicked") {
+		t.Fatalf("batch errors = %v, %v, %v", reqs[0].err, reqs[1].err, reqs[2].err)
+	}
+	for id, want := range map[string]bool{"p1": true, "p2": false, "p3": true} {
+		_, err := db.TenantGet(ctx, id)
+		if got := err == nil; got != want {
+			t.Errorf("tenant %s stored = %v, want %v (%v)", id, got, want, err)
+		}
+	}
+	// A lone write that panics.
+	if err := db.write(ctx, func(context.Context, wtx) error { panic("again") }); err == nil {
+		t.Error("a panicking write succeeded")
+	}
+	// A transaction left open on the write connection.
+	if _, err := db.wc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.TenantEnsure(ctx, "after", "After"); err != nil {
+		t.Errorf("write after a transaction was left open: %v", err)
+	}
+}
+
 func TestCursor(t *testing.T) {
 	c := chorus.Conversation{ID: "conv:1", CreatedAt: time.UnixMicro(1234567)}
 	ts, id, err := decodeCursor(encodeCursor(c))

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -324,7 +325,14 @@ func (db *DB) runBatch(batch []*writeReq) {
 		}
 	}()
 	st := &db.st
-	if err := st.exec(st.begin); err != nil {
+	err := st.exec(st.begin)
+	if err != nil {
+		// A transaction left open (a failed COMMIT whose ROLLBACK failed
+		// too) would refuse every later BEGIN: end it and try once more.
+		db.rollback()
+		err = st.exec(st.begin)
+	}
+	if err != nil {
 		for _, r := range batch {
 			r.err = fmt.Errorf("begin: %w", err)
 		}
@@ -333,7 +341,7 @@ func (db *DB) runBatch(batch []*writeReq) {
 	tx := wtx{db.wc}
 	if len(batch) == 1 {
 		r := batch[0]
-		if r.err = r.fn(r.ctx, tx); r.err != nil {
+		if r.err = db.call(r, tx); r.err != nil {
 			db.rollback()
 			return
 		}
@@ -348,7 +356,7 @@ func (db *DB) runBatch(batch []*writeReq) {
 			r.err = fmt.Errorf("savepoint: %w", err)
 			continue
 		}
-		if r.err = r.fn(r.ctx, tx); r.err != nil {
+		if r.err = db.call(r, tx); r.err != nil {
 			if err := st.exec(st.rollbackTo); err != nil {
 				// The transaction is in an unknown state: undo all of it.
 				db.rollback()
@@ -372,6 +380,19 @@ func (db *DB) runBatch(batch []*writeReq) {
 		}
 		db.rollback()
 	}
+}
+
+// call runs r's write function; a panic becomes its error (logged with the
+// stack), so that the batch's transaction, the other writes and the write
+// lock are not left behind.
+func (db *DB) call(r *writeReq, tx wtx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			db.logger.Error("write function panicked", "panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("write panicked: %v", v)
+		}
+	}()
+	return r.fn(r.ctx, tx)
 }
 
 // rollback ends the open write transaction, if any, undoing it.
