@@ -80,7 +80,25 @@ go test -race -count=1 -timeout 20m -coverpkg="$COVERPKG" -coverprofile="$ROOT/c
 
 # ---- Short fuzz runs of the decoders of untrusted input
 log "fuzzing (short runs)"
-fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-10s}" "$1" >/dev/null || { echo "fuzz $1 $2 failed" >&2; exit 1; }; echo "fuzz $2 ok"; }
+# fuzz DIR TARGET: a failing input fails at once (Go records it under DIR/testdata/fuzz,
+# shown with the output); the fuzzing engine failing without one (a worker lost while
+# minimizing) is retried once, then fails too.
+fuzz() {
+  local out attempt
+  out=$(mktemp)
+  for attempt in 1 2; do
+    if go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 10s "$1" >"$out" 2>&1; then
+      rm -f "$out"; echo "fuzz $2 ok"; return 0
+    fi
+    [ -z "$(git status --porcelain -- "$1/testdata/fuzz/$2" 2>/dev/null)" ] || break
+    echo "fuzz $2: the fuzzing engine failed without a failing input (attempt $attempt):" >&2
+    grep -v '^fuzz: elapsed' "$out" | tail -8 >&2
+  done
+  echo "fuzz $1 $2 failed:" >&2
+  grep -v '^fuzz: elapsed' "$out" | tail -40 >&2
+  git status --porcelain -- "$1/testdata/fuzz/$2" >&2 2>/dev/null || true
+  exit 1
+}
 for target in $(grep -rl --include='*_test.go' '^func Fuzz' internal | sort); do
   dir=./$(dirname "$target")
   for f in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$target" | sed 's/^func //'); do fuzz "$dir" "$f"; done
