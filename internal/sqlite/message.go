@@ -165,17 +165,15 @@ func (db *DB) MessageMarkDelivered(ctx context.Context, marks []chorus.DeliveryM
 // markReceiptTx raises one reader's watermark inside tx. An unknown
 // conversation is sql.ErrNoRows, before anything is written.
 func (db *DB) markReceiptTx(ctx context.Context, tx wtx, tenantID, conversationID string, reader chorus.Actor, kind string, seq int64, at time.Time) (wm int64, moved bool, err error) {
-	var last int64
-	if err := tx.StmtContext(ctx, db.st.rcptConv).QueryRowContext(ctx, tenantID, conversationID).Scan(&last); err != nil {
+	// The conversation's last_seq and the reader's watermarks (0 before
+	// the first receipt), in one read.
+	var last, oldDelivered, oldRead int64
+	err = tx.StmtContext(ctx, db.st.rcptGet).QueryRowContext(ctx, reader.Type, reader.ID, tenantID, conversationID).
+		Scan(&last, &oldDelivered, &oldRead)
+	if err != nil {
 		return 0, false, err
 	}
 	seq = max(min(seq, last), 0)
-	var oldDelivered, oldRead int64
-	err = tx.StmtContext(ctx, db.st.rcptGet).QueryRowContext(ctx, conversationID, reader.Type, reader.ID).
-		Scan(&oldDelivered, &oldRead)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, false, err
-	}
 	newDelivered, newRead := max(oldDelivered, seq), oldRead
 	if kind == chorus.ReceiptRead {
 		newRead = max(oldRead, seq)

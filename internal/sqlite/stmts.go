@@ -24,7 +24,6 @@ type stmts struct {
 	msgInsert *sql.Stmt
 	outboxAdd *sql.Stmt
 	// MessageMarkReceipt.
-	rcptConv      *sql.Stmt
 	rcptGet       *sql.Stmt
 	rcptUpsert    *sql.Stmt
 	rcptDelivered *sql.Stmt
@@ -66,9 +65,10 @@ func (s *stmts) prepare(ctx context.Context, w *sql.Conn, r *sql.DB) error {
 			WHERE tenant_id = ? AND id = ? RETURNING last_seq`},
 		{&s.msgInsert, w, `INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`},
 		{&s.outboxAdd, w, `INSERT INTO outbox (tenant_id, kind, payload, created_at) VALUES (?, ?, ?, ?)`},
-		{&s.rcptConv, w, `SELECT last_seq FROM live_chat_sessions WHERE tenant_id = ? AND id = ?`},
-		{&s.rcptGet, w, `SELECT delivered_seq, read_seq FROM receipts
-			WHERE conversation_id = ? AND actor_type = ? AND actor_id = ?`},
+		{&s.rcptGet, w, `SELECT s.last_seq, coalesce(r.delivered_seq, 0), coalesce(r.read_seq, 0)
+			FROM live_chat_sessions s
+			LEFT JOIN receipts r ON r.conversation_id = s.id AND r.actor_type = ? AND r.actor_id = ?
+			WHERE s.tenant_id = ? AND s.id = ?`},
 		{&s.rcptUpsert, w, `INSERT INTO receipts
 			(tenant_id, conversation_id, actor_type, actor_id, delivered_seq, read_seq, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
