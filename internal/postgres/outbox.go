@@ -21,13 +21,17 @@ func (db *DB) OutboxFetch(ctx context.Context, limit int) ([]chorus.OutboxEvent,
 	if err != nil {
 		return nil, translate(err, "fetch", "outbox")
 	}
+	return toOutboxEvents(rows), nil
+}
+
+func toOutboxEvents(rows []*dbsqlc.Outbox) []chorus.OutboxEvent {
 	out := make([]chorus.OutboxEvent, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, chorus.OutboxEvent{
 			ID: r.ID, TenantID: r.TenantID, Kind: r.Kind, Payload: json.RawMessage(r.Payload), CreatedAt: r.CreatedAt,
 		})
 	}
-	return out, nil
+	return out
 }
 
 // outboxDrainLock is the advisory lock key of OutboxDrain ("chorus.outbox").
@@ -52,12 +56,7 @@ func (db *DB) OutboxDrain(ctx context.Context, limit int, fn func([]chorus.Outbo
 		if err != nil {
 			return err
 		}
-		evs := make([]chorus.OutboxEvent, 0, len(rows))
-		for _, r := range rows {
-			evs = append(evs, chorus.OutboxEvent{
-				ID: r.ID, TenantID: r.TenantID, Kind: r.Kind, Payload: json.RawMessage(r.Payload), CreatedAt: r.CreatedAt,
-			})
-		}
+		evs := toOutboxEvents(rows)
 		n = len(evs)
 		if n == 0 {
 			return nil

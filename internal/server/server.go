@@ -76,11 +76,16 @@ func New(cfg Config, logger *slog.Logger) *Server {
 		checks:   map[string]Checker{},
 		serveErr: make(chan error, 1),
 	}
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	// operational adds what both routers serve: health, readiness, metrics.
+	operational := func(r chi.Router) {
+		r.Get("/healthz", s.healthz)
+		r.Get("/readyz", s.readyz)
+		r.Handle("/metrics", metrics)
+	}
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.recoverer, s.observe, securityHeaders, s.cors)
-	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
-	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	operational(r)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		if fb := s.fallback.Load(); fb != nil && !strings.HasPrefix(r.URL.Path, "/api/") && !strings.HasPrefix(r.URL.Path, "/ws/") {
 			(*fb).ServeHTTP(w, r)
@@ -97,9 +102,7 @@ func New(cfg Config, logger *slog.Logger) *Server {
 	})
 	st := chi.NewRouter()
 	st.Use(s.requestID, s.recoverer, s.observe, securityHeaders)
-	st.Get("/healthz", s.healthz)
-	st.Get("/readyz", s.readyz)
-	st.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	operational(st)
 	st.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		WriteError(w, r, errStarting)
