@@ -53,6 +53,11 @@ func canAccess(p chorus.Principal, c *chorus.Conversation, write bool) error {
 	return chorus.Errorf(chorus.EFORBIDDEN, "Not allowed.")
 }
 
+func actorOf(p chorus.Principal) *chorus.Actor {
+	a := p.Actor()
+	return &a
+}
+
 func isAssignee(c *chorus.Conversation, id string) bool {
 	return c.AssigneeID != nil && *c.AssigneeID == id
 }
@@ -135,6 +140,7 @@ func (s *Service) Accept(ctx context.Context, p chorus.Principal, id string) (ch
 	me := p.Subject
 	c, err := s.store.ConversationTransition(ctx, p.TenantID, id, chorus.Transition{
 		From: []string{chorus.StatusQueued}, To: chorus.StatusActive, AssigneeID: &me, At: s.now().UTC(),
+		Event: chorus.OutboxConversationAssigned, Actor: actorOf(p),
 	})
 	if err != nil {
 		if chorus.ErrorCode(err) == chorus.ECONFLICT {
@@ -165,7 +171,8 @@ func (s *Service) Transfer(ctx context.Context, p chorus.Principal, id string, t
 	if err != nil {
 		return cur, err
 	}
-	t := chorus.Transition{From: []string{chorus.StatusQueued, chorus.StatusActive}, At: s.now().UTC()}
+	t := chorus.Transition{From: []string{chorus.StatusQueued, chorus.StatusActive}, At: s.now().UTC(),
+		Event: chorus.OutboxConversationTransferred, Actor: actorOf(p)}
 	if !p.IsSupervisor() {
 		t.OnlyAssignee = p.Subject
 	}
@@ -206,7 +213,8 @@ func (s *Service) Close(ctx context.Context, p chorus.Principal, id string) (cho
 		return cur, err
 	}
 	t := chorus.Transition{From: []string{chorus.StatusQueued, chorus.StatusActive}, To: chorus.StatusClosed,
-		AssigneeID: cur.AssigneeID, TeamID: cur.TeamID, At: s.now().UTC()}
+		AssigneeID: cur.AssigneeID, TeamID: cur.TeamID, At: s.now().UTC(),
+		Event: chorus.OutboxConversationClosed, Actor: actorOf(p)}
 	if p.IsAgent() && !p.IsSupervisor() {
 		t.OnlyAssignee = p.Subject
 	}

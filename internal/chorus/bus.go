@@ -14,6 +14,9 @@ const (
 	EventConversation = "conversation"
 	EventPresence     = "presence"
 	EventQueue        = "queue"
+	// EventNotification is an in-app alert for one agent, published on its
+	// AgentTopic and written as is to that agent's /ws/v1/agent streams.
+	EventNotification = "notification"
 	// EventResync is delivered by a Bus to every handler when events may
 	// have been lost (a Redis reconnect): subscribers then catch up from the
 	// database. It carries no Data.
@@ -74,6 +77,10 @@ func ConversationTopic(tenantID, conversationID string) string {
 // AgentsTopic is the topic of tenant-wide events for agents: conversation
 // lifecycle, queue and presence.
 func AgentsTopic(tenantID string) string { return "t." + tenantID + ".agents" }
+
+// AgentTopic is the topic of one agent's own events (notifications); every
+// /ws/v1/agent stream of that agent subscribes to it.
+func AgentTopic(tenantID, agentID string) string { return "t." + tenantID + ".agent." + agentID }
 
 // Limit is a token-bucket rate: Rate tokens per Per, bursts of Burst.
 type Limit struct {

@@ -136,12 +136,32 @@ type OutboxEvent struct {
 	CreatedAt time.Time       `json:"created_at"`
 }
 
-// Outbox kinds.
+// Outbox kinds: the domain events. message.created carries the Message;
+// every conversation kind carries a ConversationChange (who, what, when, from
+// which state: enough to rebuild reports and to drive webhooks, alerts and
+// summaries). Webhook event names are these kinds.
 const (
-	OutboxMessageCreated      = "message.created"
-	OutboxConversationCreated = "conversation.created"
-	OutboxConversationUpdated = "conversation.updated"
+	OutboxMessageCreated          = "message.created"
+	OutboxConversationCreated     = "conversation.created"
+	OutboxConversationAssigned    = "conversation.assigned"    // queued → active: accepted or routed
+	OutboxConversationTransferred = "conversation.transferred" // to another agent, or to a team's queue
+	OutboxConversationQueued      = "conversation.queued"      // back to the queue (requeued)
+	OutboxConversationClosed      = "conversation.closed"
+	OutboxConversationMissed      = "conversation.missed"  // nobody took it within the queue timeout
+	OutboxConversationUpdated     = "conversation.updated" // any other change (priority, team)
 )
+
+// ConversationChange is the outbox payload of a conversation event.
+type ConversationChange struct {
+	Event string `json:"event"`
+	// Actor is who made the change; nil for Chorus itself (router, timeouts).
+	Actor *Actor `json:"actor,omitempty"`
+	// From* are the state before the change (empty on creation).
+	FromStatus     string       `json:"from_status,omitempty"`
+	FromAssigneeID *string      `json:"from_assignee_id,omitempty"`
+	FromTeamID     *string      `json:"from_team_id,omitempty"`
+	Conversation   Conversation `json:"conversation"`
+}
 
 // AuditEntry is one append-only record of an admin or supervisor action.
 type AuditEntry struct {

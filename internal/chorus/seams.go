@@ -54,6 +54,13 @@ type Job struct {
 	RunAt time.Time
 }
 
+// JobRule turns one domain event (an outbox row) into the background jobs it
+// calls for, usually none. Each module that reacts to events exports its
+// rules; the outbox relay (notify role) applies every module's rules,
+// whichever roles its own process runs, and deletes the event only once its
+// jobs are enqueued. Rules are pure: no I/O.
+type JobRule func(ev OutboxEvent) []Job
+
 // JobHandler runs one job. An error runs it again later, with backoff, up to
 // the queue's attempt limit.
 type JobHandler func(ctx context.Context, j Job) error

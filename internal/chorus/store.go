@@ -20,6 +20,7 @@ type Store interface {
 	MessageStore
 	OutboxStore
 	AuditStore
+	SettingStore
 
 	// Ping checks the database is reachable (readiness).
 	Ping(ctx context.Context) error
@@ -123,20 +124,27 @@ type Transition struct {
 	// the assignee changes, queued_at when To is queued, closed_at when To is
 	// closed, and updated_at always.
 	At time.Time
+	// Event is the domain event the change records in the outbox (one of
+	// the OutboxConversation* kinds); empty means OutboxConversationUpdated.
+	Event string
+	// Actor is who made the change; nil means Chorus itself (the router, a
+	// timeout). It is recorded in the outbox payload (ConversationChange).
+	Actor *Actor
 }
 
 // ConversationStore keeps conversations (live_chat_sessions).
 type ConversationStore interface {
 	// ConversationCreate stores a new conversation (the caller sets ID,
-	// status, timestamps) and an outbox row conversation.created in one
-	// transaction.
+	// status, timestamps) and an outbox row conversation.created (a
+	// ConversationChange payload) in one transaction.
 	ConversationCreate(ctx context.Context, tenantID string, c Conversation) (Conversation, error)
 	ConversationGet(ctx context.Context, tenantID, id string) (Conversation, error)
 	// ConversationList returns one page and the cursor of the next ("" at
 	// the end).
 	ConversationList(ctx context.Context, tenantID string, f ConversationFilter) ([]Conversation, string, error)
 	// ConversationTransition applies t atomically and writes an outbox row
-	// conversation.updated in the same transaction. ENOTFOUND when the
+	// of kind t.Event (conversation.updated when empty) with a
+	// ConversationChange payload in the same transaction. ENOTFOUND when the
 	// conversation does not exist in the tenant, ECONFLICT when its status
 	// is not in t.From or the assignee check fails.
 	ConversationTransition(ctx context.Context, tenantID, id string, t Transition) (Conversation, error)
@@ -225,6 +233,18 @@ type OutboxStore interface {
 	// hands nothing and returns 0. A worker that dies mid-drain deletes
 	// nothing, so its rows are handed out again (at least once).
 	OutboxDrain(ctx context.Context, limit int, fn func([]OutboxEvent) (done []int64)) (int, error)
+}
+
+// SettingStore keeps per-tenant settings: one JSON object per name
+// ("routing", "retention", "summary", …). The module that owns a name owns
+// its shape, validation and defaults; the store only keeps the document.
+type SettingStore interface {
+	// SettingGet returns the tenant's document for name; ENOTFOUND when it
+	// was never set (the caller applies its defaults).
+	SettingGet(ctx context.Context, tenantID, name string) ([]byte, error)
+	// SettingPut replaces the tenant's document for name. value must be a
+	// JSON object (EINVALID otherwise).
+	SettingPut(ctx context.Context, tenantID, name string, value []byte) error
 }
 
 // AuditStore keeps the append-only audit log.

@@ -120,7 +120,7 @@ func (c *conn) onEvent(ev chorus.Event) {
 			go c.syncAgentConversation(ev.Data)
 		}
 		c.enqueueLocked(item{frame: ev.Data})
-	case chorus.EventQueue, chorus.EventPresence:
+	case chorus.EventQueue, chorus.EventPresence, chorus.EventNotification:
 		c.enqueueLocked(item{frame: ev.Data})
 	case chorus.EventResync:
 		for id, cs := range c.convs {
@@ -662,5 +662,6 @@ func (c *conn) release() {
 	}
 	if c.agent {
 		c.g.hub.unsubscribe(chorus.AgentsTopic(c.p.TenantID), c)
+		c.g.hub.unsubscribe(chorus.AgentTopic(c.p.TenantID, c.p.Subject), c)
 	}
 }

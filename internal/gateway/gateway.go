@@ -348,6 +348,9 @@ func (g *Gateway) serveAgent(w http.ResponseWriter, r *http.Request) {
 		if err := g.hub.subscribe(ctx, chorus.AgentsTopic(p.TenantID), c); err != nil {
 			return nil, err
 		}
+		if err := g.hub.subscribe(ctx, chorus.AgentTopic(p.TenantID, p.Subject), c); err != nil {
+			return nil, err
+		}
 		if err := g.followAssigned(ctx, c); err != nil {
 			return nil, err
 		}

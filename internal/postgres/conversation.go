@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -106,10 +108,16 @@ func decodeCursor(s string) (time.Time, string, error) {
 }
 
 // ConversationTransition applies t as one compare-and-set statement that also
-// writes the conversation.updated outbox row. When it matches nothing, a
+// writes its outbox row (kind t.Event, a ConversationChange payload). When it matches nothing, a
 // read tells not found from a failed check.
 func (db *DB) ConversationTransition(ctx context.Context, tenantID, id string, t chorus.Transition) (chorus.Conversation, error) {
-	r, err := db.q.ConversationTransition(ctx, db.tenant(tenantID), dbsqlc.ConversationTransitionParams{
+	var actor []byte
+	if t.Actor != nil {
+		actor, _ = json.Marshal(t.Actor)
+	}
+	params := dbsqlc.ConversationTransitionParams{
+		Event:        cmp.Or(t.Event, chorus.OutboxConversationUpdated),
+		Actor:        actor,
 		ToStatus:     t.To,
 		AssigneeID:   t.AssigneeID,
 		TeamID:       t.TeamID,
@@ -118,21 +126,31 @@ func (db *DB) ConversationTransition(ctx context.Context, tenantID, id string, t
 		ID:           id,
 		FromStatuses: orEmpty(t.From),
 		OnlyAssignee: t.OnlyAssignee,
-	})
-	if err == nil {
-		return toConversation((*dbsqlc.LiveChatSession)(r)), nil
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return chorus.Conversation{}, translate(err, "update", "conversation")
+	for attempt := 0; ; attempt++ {
+		r, err := db.q.ConversationTransition(ctx, db.tenant(tenantID), params)
+		if err == nil {
+			return toConversation((*dbsqlc.LiveChatSession)(r)), nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return chorus.Conversation{}, translate(err, "update", "conversation")
+		}
+		cur, err := db.ConversationGet(ctx, tenantID, id)
+		if err != nil {
+			return chorus.Conversation{}, err
+		}
+		if !slices.Contains(t.From, cur.Status) {
+			return chorus.Conversation{}, chorus.Errorf(chorus.ECONFLICT, "conversation is %s.", cur.Status)
+		}
+		if t.OnlyAssignee != "" && (cur.AssigneeID == nil || *cur.AssigneeID != t.OnlyAssignee) {
+			return chorus.Conversation{}, chorus.Errorf(chorus.ECONFLICT, "conversation is not assigned to you.")
+		}
+		// The checks hold now: the row changed under the statement (a
+		// concurrent transition). Apply the change to the new state.
+		if attempt >= 3 {
+			return chorus.Conversation{}, chorus.Errorf(chorus.ECONFLICT, "conversation is changing; retry.")
+		}
 	}
-	cur, err := db.ConversationGet(ctx, tenantID, id)
-	if err != nil {
-		return chorus.Conversation{}, err
-	}
-	if !slices.Contains(t.From, cur.Status) {
-		return chorus.Conversation{}, chorus.Errorf(chorus.ECONFLICT, "conversation is %s.", cur.Status)
-	}
-	return chorus.Conversation{}, chorus.Errorf(chorus.ECONFLICT, "conversation is not assigned to you.")
 }
 
 // QueueList returns queued conversations, oldest queued first.

@@ -22,7 +22,7 @@ import (
 // test below also fails for any other table of the schema without it.
 var tenantTables = []string{
 	"tenants", "agents", "agent_availability", "teams", "channels", "contacts", "contact_identities",
-	"live_chat_sessions", "messages", "receipts", "outbox", "audit_log",
+	"live_chat_sessions", "messages", "receipts", "outbox", "audit_log", "tenant_settings",
 }
 
 // twoTenants fills two tenants with an agent (and its status history), a
@@ -50,6 +50,7 @@ func twoTenants(t *testing.T, db *postgres.DB) (a, b fixture) {
 		_, _, err = db.MessageMarkReceipt(ctx, f.tenant, f.conv.ID, chorus.Actor{Type: chorus.SenderAgent, ID: "agent-1"}, chorus.ReceiptRead, 2, t0)
 		must(t, err)
 		must(t, db.AuditAppend(ctx, f.tenant, chorus.AuditEntry{Actor: chorus.Actor{Type: chorus.SenderAgent, ID: "agent-1"}, Action: "test"}))
+		must(t, db.SettingPut(ctx, f.tenant, "routing", []byte(`{"strategy":"least_busy"}`)))
 	}
 	return a, b
 }
@@ -149,6 +150,7 @@ func TestRowLevelSecurityRefusesWritesForOtherTenants(t *testing.T) {
 		"receipts":           "INSERT INTO receipts (tenant_id, conversation_id, actor_type, actor_id, updated_at) VALUES ($1, 'x', 'agent', 'a', now())",
 		"outbox":             "INSERT INTO outbox (tenant_id, kind, payload) VALUES ($1, 'x', '{}')",
 		"audit_log":          "INSERT INTO audit_log (tenant_id, actor_type, actor_id, action) VALUES ($1, 'agent', 'a', 'x')",
+		"tenant_settings":    "INSERT INTO tenant_settings (tenant_id, name, value) VALUES ($1, 'intruder', '{}')",
 	}
 	for _, table := range tenantTables {
 		t.Run(table, func(t *testing.T) {

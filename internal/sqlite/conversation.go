@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -89,7 +90,8 @@ func (db *DB) ConversationCreate(ctx context.Context, tenantID string, c chorus.
 			micros(c.UpdatedAt)); err != nil {
 			return err
 		}
-		return db.addOutbox(ctx, tx, tenantID, chorus.OutboxConversationCreated, c)
+		return db.addOutbox(ctx, tx, tenantID, chorus.OutboxConversationCreated,
+			chorus.ConversationChange{Event: chorus.OutboxConversationCreated, Conversation: c})
 	})
 	if err != nil {
 		return chorus.Conversation{}, errorf(err, "create", "conversation")
@@ -196,6 +198,8 @@ func (db *DB) ConversationTransition(ctx context.Context, tenantID, id string, t
 		if t.OnlyAssignee != "" && (c.AssigneeID == nil || *c.AssigneeID != t.OnlyAssignee) {
 			return chorus.Errorf(chorus.ECONFLICT, "The conversation is assigned to someone else.")
 		}
+		change := chorus.ConversationChange{Event: cmp.Or(t.Event, chorus.OutboxConversationUpdated), Actor: t.Actor,
+			FromStatus: c.Status, FromAssigneeID: c.AssigneeID, FromTeamID: c.TeamID}
 		at := fromMicros(micros(t.At))
 		if t.To == chorus.StatusActive && !sameString(c.AssigneeID, t.AssigneeID) {
 			c.AssignedAt = &at
@@ -213,7 +217,8 @@ func (db *DB) ConversationTransition(ctx context.Context, tenantID, id string, t
 			nullMicros(c.ClosedAt), micros(c.UpdatedAt), tenantID, id); err != nil {
 			return err
 		}
-		return db.addOutbox(ctx, tx, tenantID, chorus.OutboxConversationUpdated, c)
+		change.Conversation = c
+		return db.addOutbox(ctx, tx, tenantID, change.Event, change)
 	})
 	if err != nil {
 		return chorus.Conversation{}, errorf(err, "transition", "conversation")

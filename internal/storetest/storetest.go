@@ -75,7 +75,9 @@ func Run(t *testing.T, open func(t *testing.T) chorus.Store) {
 		{"MessageMarkReceiptErrors", testMessageMarkReceiptErrors},
 		{"Outbox", testOutbox},
 		{"OutboxDrain", testOutboxDrain},
+		{"OutboxConversationChange", testOutboxConversationChange},
 		{"Audit", testAudit},
+		{"Settings", testSettings},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,7 +8,8 @@ WITH ins AS (
     RETURNING *
 ), ob AS (
     INSERT INTO outbox (tenant_id, kind, payload)
-    SELECT ins.tenant_id, 'conversation.created', to_jsonb(ins) FROM ins
+    SELECT ins.tenant_id, 'conversation.created',
+        jsonb_build_object('event', 'conversation.created', 'conversation', to_jsonb(ins)) FROM ins
 )
 SELECT * FROM ins;
 
@@ -27,10 +28,16 @@ ORDER BY created_at DESC, id DESC
 LIMIT @row_limit;
 
 -- name: ConversationTransition :one
--- Compare-and-set on status (and optionally the assignee), with the
--- conversation.updated outbox row, in one statement. No row: not found or the
--- check failed (ConversationGet tells which).
-WITH upd AS (
+-- Compare-and-set on status (and optionally the assignee), with its outbox
+-- row (kind @event, a ConversationChange payload: the state before, the
+-- actor, the conversation after), in one statement. No row: not found, the
+-- check failed, or the row changed since this statement's snapshot (the
+-- "before" state must be the one replaced): ConversationGet tells which, and
+-- the caller retries the last case.
+WITH old AS (
+    SELECT o.status, o.assignee_id, o.team_id FROM live_chat_sessions o
+    WHERE o.tenant_id = @tenant_id AND o.id = @id
+), upd AS (
     UPDATE live_chat_sessions s SET
         status      = @to_status::text,
         assignee_id = sqlc.narg(assignee_id)::text,
@@ -40,13 +47,23 @@ WITH upd AS (
         queued_at   = CASE WHEN @to_status::text = 'queued' THEN @at::timestamptz ELSE s.queued_at END,
         closed_at   = CASE WHEN @to_status::text = 'closed' THEN @at::timestamptz ELSE s.closed_at END,
         updated_at  = @at::timestamptz
+    FROM old
     WHERE s.tenant_id = @tenant_id AND s.id = @id
       AND s.status = ANY(@from_statuses::text[])
       AND (@only_assignee::text = '' OR s.assignee_id = @only_assignee::text)
+      AND s.status = old.status AND s.assignee_id IS NOT DISTINCT FROM old.assignee_id
+      AND s.team_id IS NOT DISTINCT FROM old.team_id
     RETURNING s.*
 ), ob AS (
     INSERT INTO outbox (tenant_id, kind, payload)
-    SELECT upd.tenant_id, 'conversation.updated', to_jsonb(upd) FROM upd
+    SELECT upd.tenant_id, @event::text, jsonb_build_object(
+        'event', @event::text,
+        'actor', sqlc.narg(actor)::jsonb,
+        'from_status', old.status,
+        'from_assignee_id', old.assignee_id,
+        'from_team_id', old.team_id,
+        'conversation', to_jsonb(upd))
+    FROM upd, old
 )
 SELECT * FROM upd;
 

@@ -19,7 +19,8 @@ WITH ins AS (
     RETURNING tenant_id, id, channel_id, contact_id, team_id, status, assignee_id, last_seq, created_at, queued_at, assigned_at, closed_at, updated_at
 ), ob AS (
     INSERT INTO outbox (tenant_id, kind, payload)
-    SELECT ins.tenant_id, 'conversation.created', to_jsonb(ins) FROM ins
+    SELECT ins.tenant_id, 'conversation.created',
+        jsonb_build_object('event', 'conversation.created', 'conversation', to_jsonb(ins)) FROM ins
 )
 SELECT tenant_id, id, channel_id, contact_id, team_id, status, assignee_id, last_seq, created_at, queued_at, assigned_at, closed_at, updated_at FROM ins
 `
@@ -318,36 +319,51 @@ func (q *Queries) ConversationSendCheck(ctx context.Context, db DBTX, arg Conver
 }
 
 const conversationTransition = `-- name: ConversationTransition :one
-WITH upd AS (
+WITH old AS (
+    SELECT o.status, o.assignee_id, o.team_id FROM live_chat_sessions o
+    WHERE o.tenant_id = $1 AND o.id = $2
+), upd AS (
     UPDATE live_chat_sessions s SET
-        status      = $1::text,
-        assignee_id = $2::text,
-        team_id     = $3::text,
-        assigned_at = CASE WHEN $1::text = 'active' AND s.assignee_id IS DISTINCT FROM $2::text
-                           THEN $4::timestamptz ELSE s.assigned_at END,
-        queued_at   = CASE WHEN $1::text = 'queued' THEN $4::timestamptz ELSE s.queued_at END,
-        closed_at   = CASE WHEN $1::text = 'closed' THEN $4::timestamptz ELSE s.closed_at END,
-        updated_at  = $4::timestamptz
-    WHERE s.tenant_id = $5 AND s.id = $6
+        status      = $3::text,
+        assignee_id = $4::text,
+        team_id     = $5::text,
+        assigned_at = CASE WHEN $3::text = 'active' AND s.assignee_id IS DISTINCT FROM $4::text
+                           THEN $6::timestamptz ELSE s.assigned_at END,
+        queued_at   = CASE WHEN $3::text = 'queued' THEN $6::timestamptz ELSE s.queued_at END,
+        closed_at   = CASE WHEN $3::text = 'closed' THEN $6::timestamptz ELSE s.closed_at END,
+        updated_at  = $6::timestamptz
+    FROM old
+    WHERE s.tenant_id = $1 AND s.id = $2
       AND s.status = ANY($7::text[])
       AND ($8::text = '' OR s.assignee_id = $8::text)
+      AND s.status = old.status AND s.assignee_id IS NOT DISTINCT FROM old.assignee_id
+      AND s.team_id IS NOT DISTINCT FROM old.team_id
     RETURNING s.tenant_id, s.id, s.channel_id, s.contact_id, s.team_id, s.status, s.assignee_id, s.last_seq, s.created_at, s.queued_at, s.assigned_at, s.closed_at, s.updated_at
 ), ob AS (
     INSERT INTO outbox (tenant_id, kind, payload)
-    SELECT upd.tenant_id, 'conversation.updated', to_jsonb(upd) FROM upd
+    SELECT upd.tenant_id, $9::text, jsonb_build_object(
+        'event', $9::text,
+        'actor', $10::jsonb,
+        'from_status', old.status,
+        'from_assignee_id', old.assignee_id,
+        'from_team_id', old.team_id,
+        'conversation', to_jsonb(upd))
+    FROM upd, old
 )
 SELECT tenant_id, id, channel_id, contact_id, team_id, status, assignee_id, last_seq, created_at, queued_at, assigned_at, closed_at, updated_at FROM upd
 `
 
 type ConversationTransitionParams struct {
+	TenantID     string
+	ID           string
 	ToStatus     string
 	AssigneeID   *string
 	TeamID       *string
 	At           time.Time
-	TenantID     string
-	ID           string
 	FromStatuses []string
 	OnlyAssignee string
+	Event        string
+	Actor        []byte
 }
 
 type ConversationTransitionRow struct {
@@ -366,19 +382,24 @@ type ConversationTransitionRow struct {
 	UpdatedAt  time.Time
 }
 
-// Compare-and-set on status (and optionally the assignee), with the
-// conversation.updated outbox row, in one statement. No row: not found or the
-// check failed (ConversationGet tells which).
+// Compare-and-set on status (and optionally the assignee), with its outbox
+// row (kind @event, a ConversationChange payload: the state before, the
+// actor, the conversation after), in one statement. No row: not found, the
+// check failed, or the row changed since this statement's snapshot (the
+// "before" state must be the one replaced): ConversationGet tells which, and
+// the caller retries the last case.
 func (q *Queries) ConversationTransition(ctx context.Context, db DBTX, arg ConversationTransitionParams) (*ConversationTransitionRow, error) {
 	row := db.QueryRow(ctx, conversationTransition,
+		arg.TenantID,
+		arg.ID,
 		arg.ToStatus,
 		arg.AssigneeID,
 		arg.TeamID,
 		arg.At,
-		arg.TenantID,
-		arg.ID,
 		arg.FromStatuses,
 		arg.OnlyAssignee,
+		arg.Event,
+		arg.Actor,
 	)
 	var i ConversationTransitionRow
 	err := row.Scan(

@@ -129,3 +129,10 @@ type Tenant struct {
 	Name      string
 	CreatedAt time.Time
 }
+
+type TenantSetting struct {
+	TenantID  string
+	Name      string
+	Value     []byte
+	UpdatedAt time.Time
+}
